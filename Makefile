@@ -1,0 +1,125 @@
+# heaptrace -- non-recursive build. `make` builds build/heaptrace and
+# build/libheaptrace.so; `make check` runs every test; `make demo` records
+# the bundled example. Sources are picked up by directory, so adding a
+# module is adding a file.
+
+CC      ?= gcc
+PREFIX  ?= /usr/local
+BUILD   ?= build
+VERSION := 0.1.0
+
+WARN    := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
+CFLAGS  ?= -O2 -g
+BASEFLAGS := -std=c11 -D_GNU_SOURCE -I. -MMD -MP $(WARN) \
+             -DHT_VERSION=\"$(VERSION)\" -DHT_PREFIX=\"$(PREFIX)\"
+SHIMFLAGS := -fPIC -fvisibility=hidden -ftls-model=initial-exec -fno-omit-frame-pointer
+PKGS_SHIM := libunwind libzstd zlib
+PKGS_HOST := libzstd zlib libelf
+LIBS_SHIM  = $(shell pkg-config --libs $(PKGS_SHIM) 2>/dev/null) -ldl -lpthread
+LIBS_HOST  = $(shell pkg-config --libs $(PKGS_HOST) 2>/dev/null) -ldwarf -lm -lpthread
+CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
+
+# The record format, the ring and the collector are shared by the shim and
+# the command (the collector runs inside the program when the shim is
+# preloaded by hand).
+FMT_CORE   := formats/trace_enc.c formats/trace_dec.c $(wildcard formats/tracefile.c)
+COLLECT    := $(wildcard libheaptrace/ring.c libheaptrace/collector.c)
+SHIM_SRC   := $(sort $(wildcard libheaptrace/*.c) $(FMT_CORE))
+# libheaptrace/shim*.c define malloc & co.: never link them into a host program.
+SHIM_LIB_SRC := $(filter-out libheaptrace/shim%.c,$(wildcard libheaptrace/*.c))
+ANALYZER_SRC := $(wildcard analyzer/*.c) $(wildcard formats/*.c)
+CLI_SRC    := $(wildcard heaptrace-cli/*.c)
+HOST_SRC   := $(sort $(ANALYZER_SRC) $(COLLECT))
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+E2E_SRC    := $(wildcard tests/e2e/prog_*.c)
+E2E_CXX    := $(wildcard tests/e2e/prog_*.cc)
+EXAMPLE_SRC := $(wildcard examples/*.c)
+
+shim_obj = $(patsubst %.c,$(BUILD)/obj/shim/%.o,$(1))
+host_obj = $(patsubst %.c,$(BUILD)/obj/host/%.o,$(1))
+
+SHIM_OBJ := $(call shim_obj,$(SHIM_SRC))
+HOST_OBJ := $(call host_obj,$(HOST_SRC))
+CLI_OBJ  := $(call host_obj,$(CLI_SRC))
+# Unit tests link the shim's modules as ordinary code, minus the interposer.
+UNIT_OBJ := $(call host_obj,$(UNIT_SRC) $(sort $(HOST_SRC) $(SHIM_LIB_SRC)))
+
+.PHONY: all deps check unit e2e demo bench fuzz asan stress install uninstall clean format
+
+all: $(BUILD)/heaptrace $(BUILD)/libheaptrace.so
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/obj/shim/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(SHIMFLAGS) $(CFLAGS) -DHT_IN_SHIM=1 $(shell pkg-config --cflags libunwind 2>/dev/null) -c $< -o $@
+
+$(BUILD)/obj/host/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(CFLAGS) $(shell pkg-config --cflags libunwind 2>/dev/null) -c $< -o $@
+
+$(BUILD)/libheaptrace.so: $(SHIM_OBJ) libheaptrace/libheaptrace.map
+	$(CC) -shared -Wl,--version-script=libheaptrace/libheaptrace.map -Wl,-z,nodelete \
+	    -o $@ $(SHIM_OBJ) $(LIBS_SHIM)
+
+$(BUILD)/heaptrace: $(CLI_OBJ) $(HOST_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_HOST) $(LIBS_SHIM)
+
+# ---- tests ----
+
+$(BUILD)/unit_suites.h: $(UNIT_SRC)
+	@mkdir -p $(@D)
+	@for f in $(UNIT_SRC); do n=$$(basename $$f .c); echo "X(suite_$${n#test_})"; done > $@.tmp
+	@cmp -s $@.tmp $@ 2>/dev/null && rm -f $@.tmp || mv $@.tmp $@
+
+$(BUILD)/obj/host/tests/unit/main.o: tests/unit/main.c $(BUILD)/unit_suites.h
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) -I$(BUILD) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/unit_tests: $(BUILD)/obj/host/tests/unit/main.o $(UNIT_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LIBS_HOST) $(LIBS_SHIM)
+
+E2E_BIN := $(patsubst tests/e2e/%.c,$(BUILD)/e2e/%,$(E2E_SRC)) \
+           $(patsubst tests/e2e/%.cc,$(BUILD)/e2e/%,$(E2E_CXX))
+
+$(BUILD)/e2e/%: tests/e2e/%.c
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -O0 -g -fno-omit-frame-pointer -fno-builtin -Iinclude -o $@ $< -ldl -lpthread
+
+$(BUILD)/e2e/%: tests/e2e/%.cc
+	@mkdir -p $(@D)
+	g++ -O0 -g -fno-omit-frame-pointer -o $@ $< -lpthread
+
+$(BUILD)/e2e/lib%.so: tests/e2e/lib%.c
+	@mkdir -p $(@D)
+	$(CC) -O0 -g -shared -fPIC -o $@ $<
+
+E2E_LIBS := $(patsubst tests/e2e/lib%.c,$(BUILD)/e2e/lib%.so,$(wildcard tests/e2e/lib*.c))
+
+EXAMPLE_BIN := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRC))
+$(BUILD)/examples/%: examples/%.c
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -O1 -g -fno-omit-frame-pointer -Iinclude -o $@ $< -lpthread
+
+unit: deps $(BUILD)/unit_tests
+	$(BUILD)/unit_tests
+
+e2e: deps all $(E2E_BIN) $(E2E_LIBS) $(EXAMPLE_BIN)
+	@tests/run-e2e.sh $(BUILD)
+
+check: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/unit_tests $(E2E_BIN) $(E2E_LIBS) $(EXAMPLE_BIN)
+	@tests/run-all.sh $(BUILD)
+
+demo: deps
+	@$(MAKE) --no-print-directory all $(EXAMPLE_BIN)
+	@scripts/demo.sh $(BUILD)
+
+bench: deps all
+	@bench/run.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,191 @@
+/*
+ * libheaptrace/ring.h -- the shared-memory ring between the shim (many
+ * producer threads inside the traced process) and the collector (one
+ * consumer, in `heaptrace record` or in a thread of the process). Prefix
+ * ht_ring_.
+ *
+ * Layout of one ring (a file in the record session's private directory, or
+ * an anonymous shared mapping when the shim is preloaded by hand):
+ *
+ *   ht_ring_hdr_t                      process identity, counters, flags
+ *   ht_ring_buf_t  bufs[nbufs]         per-buffer state
+ *   uint8_t        data[nbufs][buf_size]
+ *   ht_ring_stack_t stacks[stack_cap]  the process-wide stack table
+ *   uint64_t       frames[frames_cap]  frame pool the stack table points into
+ *
+ * Buffers. A producer thread owns one buffer at a time (FREE -> OWNED by a
+ * CAS). It appends whole encoded records (formats/trace.h; the first record
+ * of every buffer is a BATCH) and after each record publishes the new
+ * length with a release store to `committed`. When the buffer cannot take
+ * the next record, or its first record is older than HT_RING_MAX_AGE_NS,
+ * the thread marks it FULL and claims another. The consumer reads
+ * [consumed, committed) of every OWNED or FULL buffer on each poll (it
+ * keeps `consumed` and the decoder's timestamp base per buffer in its own
+ * memory) and returns a FULL buffer it has read to the end to FREE. Because
+ * committed bytes are in shared memory, a process that is SIGKILLed loses
+ * nothing it committed: the consumer reads the prefixes after the death.
+ *
+ * Stacks. Stack ids are indices + 1 into the shared stack table (0 means
+ * "no stack"). A producer interns a stack by hashing its frames, probing
+ * the table, claiming an EMPTY slot by CAS (-> WRITING), copying the frames
+ * into the pool (fetch_add on frames_used) and release-storing READY. An
+ * id is only ever written into an event after its slot is READY, so the
+ * consumer, which acquires `committed` before reading the event, always
+ * finds the frames. A full table or pool yields id 0 (counted).
+ *
+ * Waiting. In lossless mode a producer that finds no FREE buffer waits
+ * (spin, then sched_yield, then short sleeps), counts the wait, and gives
+ * up -- switching the ring to dropping -- when the consumer's heartbeat has
+ * not moved for HT_RING_CONSUMER_TIMEOUT_NS: a dead collector must never
+ * hang the program. In lossy mode it drops the event at once and counts it.
+ */
+#ifndef HT_LIBHEAPTRACE_RING_H
+#define HT_LIBHEAPTRACE_RING_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "formats/trace.h"
+
+#define HT_RING_MAGIC 0x474e495254485448ull /* "HTHTRING" little-endian */
+#define HT_RING_VERSION 1
+#define HT_RING_DEFAULT_NBUFS 1024
+#define HT_RING_DEFAULT_BUF_SIZE (32u * 1024u)
+#define HT_RING_DEFAULT_STACK_CAP (1u << 20)
+#define HT_RING_DEFAULT_FRAMES_CAP (16u << 20)
+#define HT_RING_MAX_AGE_NS (20u * 1000u * 1000u)
+#define HT_RING_CONSUMER_TIMEOUT_NS (2ull * 1000 * 1000 * 1000)
+
+enum { HT_RING_BUF_FREE = 0, HT_RING_BUF_OWNED = 1, HT_RING_BUF_FULL = 2 };
+enum { HT_RING_STACK_EMPTY = 0, HT_RING_STACK_WRITING = 1, HT_RING_STACK_READY = 2 };
+/* ht_ring_hdr_t.state */
+enum { HT_RING_STATE_INIT = 0, HT_RING_STATE_LIVE = 1, HT_RING_STATE_EXITED = 2,
+       HT_RING_STATE_EXECED = 3 };
+
+typedef struct ht_ring_hdr_s {
+    uint64_t magic;
+    uint32_t version;
+    uint32_t hdr_size;
+    uint64_t total_size;
+    uint32_t nbufs, buf_size;
+    uint64_t bufs_off, data_off;
+    uint32_t stack_cap, pad0;
+    uint64_t stacks_off, frames_off, frames_cap;
+
+    /* identity of the process that writes this ring */
+    int32_t pid, ppid;
+    uint32_t flags;       /* HT_TF_PROC_* */
+    uint32_t max_depth;
+    uint64_t sample_rate; /* bytes; 0 with HT_TF_PROC_ALL */
+    uint64_t start_ns;    /* CLOCK_MONOTONIC at attach */
+
+    _Atomic uint32_t state;        /* HT_RING_STATE_* */
+    _Atomic uint32_t consumer_gone; /* set by a producer that gave up waiting */
+    _Atomic uint64_t heartbeat;    /* bumped by the consumer on every poll */
+    _Atomic uint64_t stacks_used, frames_used, stacks_dropped;
+    _Atomic uint64_t lost_events, waits, wait_ns;
+    /* Snapshot requests from outside (heaptrace snapshot PID): the consumer
+     * compares with snapshot_done and takes one snapshot per increment. */
+    _Atomic uint64_t snapshot_req, snapshot_done;
+} ht_ring_hdr_t;
+
+typedef struct ht_ring_buf_s {
+    _Atomic uint32_t state;     /* HT_RING_BUF_* */
+    _Atomic uint32_t committed; /* bytes of whole records, release-stored */
+    uint32_t tid;
+    uint32_t pad;
+} ht_ring_buf_t;
+
+typedef struct ht_ring_stack_s {
+    _Atomic uint32_t state; /* HT_RING_STACK_* */
+    uint32_t nframes;
+    uint64_t hash;
+    uint64_t frames_off; /* index into frames[] */
+} ht_ring_stack_t;
+
+/* A mapped ring, as either side sees it. */
+typedef struct ht_ring_s {
+    ht_ring_hdr_t *hdr;
+    ht_ring_buf_t *bufs;
+    uint8_t *data;
+    ht_ring_stack_t *stacks;
+    uint64_t *frames;
+    size_t map_size;
+} ht_ring_t;
+
+typedef struct ht_ring_params_s {
+    uint32_t nbufs, buf_size, stack_cap;
+    uint64_t frames_cap;
+} ht_ring_params_t;
+
+/* ---- both sides ---- */
+
+/* Bytes a ring with these parameters needs. */
+size_t ht_ring_size(const ht_ring_params_t *p);
+/* Lay out a new ring in `mem` (zeroed, ht_ring_size bytes) and fill *r.
+ * [init] */
+void ht_ring_format(ht_ring_t *r, void *mem, const ht_ring_params_t *p);
+/* Map an existing ring from fd (read-write, shared) after checking its
+ * magic, version and that every offset lies inside the file. 0 or -errno.
+ * [init] */
+int ht_ring_map(ht_ring_t *r, int fd);
+/* Point *r at a ring already mapped at mem of map_size bytes (checked as
+ * above). 0 or -EBADMSG. */
+int ht_ring_bind(ht_ring_t *r, void *mem, size_t map_size);
+void ht_ring_unmap(ht_ring_t *r);
+
+/* ---- producer side (the shim) ---- */
+
+/* A thread's view of its current buffer; lives in the thread's TLS. */
+typedef struct ht_ring_writer_s {
+    int32_t buf;       /* owned buffer index, or -1 */
+    uint32_t tid;
+    uint64_t first_ts; /* timestamp of the buffer's first record */
+    ht_tf_enc_t enc;
+} ht_ring_writer_t;
+
+/* Make sure the writer owns a buffer with at least `need` free bytes (a
+ * BATCH record is written first into a fresh buffer, with pid, tid and
+ * ts). Returns 0 or -EAGAIN when the event must be dropped (lossy mode,
+ * consumer gone); counts waits and drops in the header. [as-safe]
+ * [no-alloc] */
+int ht_ring_writer_reserve(ht_ring_t *r, ht_ring_writer_t *w, size_t need, uint64_t ts);
+/* Publish what the writer encoded since the last commit. [as-safe] */
+void ht_ring_writer_commit(ht_ring_t *r, ht_ring_writer_t *w);
+/* Hand the current buffer to the consumer (FULL) and own none. [as-safe] */
+void ht_ring_writer_release(ht_ring_t *r, ht_ring_writer_t *w);
+/* Intern frames[0..n) (leaf first); returns the stack id, 0 if the table
+ * is full. [as-safe] [no-alloc] */
+uint64_t ht_ring_stack_intern(ht_ring_t *r, const uint64_t *frames, uint32_t n);
+
+/* ---- consumer side (the collector) ---- */
+
+/* Per-buffer read position, in the consumer's own memory. */
+typedef struct ht_ring_cursor_s {
+    uint32_t consumed;
+    uint32_t tid, pid;
+    uint64_t last_ts;
+} ht_ring_cursor_t;
+
+typedef struct ht_ring_consumer_s {
+    ht_ring_t *ring;
+    ht_ring_cursor_t *cur; /* nbufs entries, calloc'd by ht_ring_consumer_init */
+    uint64_t bad_records;  /* malformed data found in a buffer (then skipped) */
+} ht_ring_consumer_t;
+
+int ht_ring_consumer_init(ht_ring_consumer_t *c, ht_ring_t *r);
+void ht_ring_consumer_fini(ht_ring_consumer_t *c);
+/* Called once per record, in buffer order; rec->ts is absolute, and
+ * rec->pid / rec->tid are filled from the buffer's BATCH for every event.
+ * Return non-zero to stop the poll early. */
+typedef int (*ht_ring_rec_cb)(void *ctx, const ht_tf_rec_t *rec);
+/* Read every record committed since the last poll, bump the heartbeat and
+ * free FULL buffers that were read to the end. Returns the number of
+ * records delivered. */
+long ht_ring_consume(ht_ring_consumer_t *c, ht_ring_rec_cb cb, void *ctx);
+/* Frames of stack `id` (leaf first) or NULL if id is 0, out of range or
+ * not READY. Valid as long as the ring stays mapped. */
+const uint64_t *ht_ring_stack_get(const ht_ring_t *r, uint64_t id, uint32_t *n);
+
+#endif /* HT_LIBHEAPTRACE_RING_H */

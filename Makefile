@@ -119,6 +119,31 @@ demo: deps
 bench: deps all
 	@bench/run.sh $(BUILD)
 
+# ---- install ----
+# The command finds its shim at $(PREFIX)/lib/heaptrace/libheaptrace.so
+# (HT_PREFIX is compiled in), so an installed heaptrace needs no variable.
+DESTDIR ?=
+LIBDIR  := $(PREFIX)/lib/heaptrace
+
+$(BUILD)/heaptrace.pc: scripts/heaptrace.pc.in
+	@mkdir -p $(@D)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
+
+install: all $(BUILD)/heaptrace.pc
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PREFIX)/include \
+	    $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 0755 $(BUILD)/heaptrace $(DESTDIR)$(PREFIX)/bin/heaptrace
+	install -m 0644 $(BUILD)/libheaptrace.so $(DESTDIR)$(LIBDIR)/libheaptrace.so
+	install -m 0644 include/heaptrace.h $(DESTDIR)$(PREFIX)/include/heaptrace.h
+	install -m 0644 docs/heaptrace.1 $(DESTDIR)$(PREFIX)/share/man/man1/heaptrace.1
+	install -m 0644 $(BUILD)/heaptrace.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/heaptrace.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/heaptrace $(DESTDIR)$(LIBDIR)/libheaptrace.so \
+	    $(DESTDIR)$(PREFIX)/include/heaptrace.h $(DESTDIR)$(PREFIX)/share/man/man1/heaptrace.1 \
+	    $(DESTDIR)$(PREFIX)/lib/pkgconfig/heaptrace.pc
+	-rmdir $(DESTDIR)$(LIBDIR) 2>/dev/null
+
 clean:
 	rm -rf $(BUILD)
 

@@ -1,0 +1,14 @@
+#!/bin/bash
+# The disk fills up while recording: the program goes on unharmed, the user
+# is told, and the trace up to that point stays readable.
+. "$TOP/tests/e2e/lib.sh"
+mkdir small
+mount -t tmpfs -o size=1m tmpfs small 2>/dev/null || skip "cannot mount a small tmpfs here (needs root)"
+trap 'umount small' EXIT
+"$HT" record --all -o small/t.htr "$E2E/prog_h_longrun" 2 >out 2>err
+rc=$?
+expect_eq "exit status" "$rc" 0
+grep -q "longrun done" out || fail "program did not finish: $(cat out)"
+grep -qi "space" err || fail "user not told of the full disk: $(cat err)"
+"$HT" report small/t.htr >/dev/null 2>rep.err || fail "trace not readable: $(cat rep.err)"
+echo ok

@@ -51,9 +51,13 @@ all: $(BUILD)/heaptrace $(BUILD)/libheaptrace.so
 deps:
 	@scripts/install-deps.sh
 
+# The shim never takes the sanitizer flags of `make asan`: it lives inside
+# other programs, which are not built with a sanitizer runtime.
+SHIM_CFLAGS ?= $(CFLAGS)
+
 $(BUILD)/obj/shim/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(BASEFLAGS) $(SHIMFLAGS) $(CFLAGS) -DHT_IN_SHIM=1 $(shell pkg-config --cflags libunwind 2>/dev/null) -c $< -o $@
+	$(CC) $(BASEFLAGS) $(SHIMFLAGS) $(SHIM_CFLAGS) -DHT_IN_SHIM=1 $(shell pkg-config --cflags libunwind 2>/dev/null) -c $< -o $@
 
 $(BUILD)/obj/host/%.o: %.c
 	@mkdir -p $(@D)
@@ -143,6 +147,38 @@ uninstall:
 	    $(DESTDIR)$(PREFIX)/include/heaptrace.h $(DESTDIR)$(PREFIX)/share/man/man1/heaptrace.1 \
 	    $(DESTDIR)$(PREFIX)/lib/pkgconfig/heaptrace.pc
 	-rmdir $(DESTDIR)$(LIBDIR) 2>/dev/null
+
+# ---- sanitizers, fuzzing, stress ----
+SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+
+# The analyzer, the command and the unit tests under ASan+UBSan; then the
+# whole suite with that command.
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan CFLAGS="-O1 -g $(SAN)" \
+	    SHIM_CFLAGS="-O2 -g" LDFLAGS="$(SAN)" all $(BUILD)/asan/unit_tests \
+	    $(subst $(BUILD)/,$(BUILD)/asan/,$(E2E_BIN) $(E2E_LIBS) $(EXAMPLE_BIN))
+	@ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	    tests/run-all.sh $(BUILD)/asan
+
+FUZZ_SRC := $(sort $(ANALYZER_SRC) $(FMT_CORE))
+FUZZ_SECONDS ?= 60
+$(BUILD)/fuzz_reader: tests/fuzz/fuzz_reader.c $(FUZZ_SRC)
+	@mkdir -p $(@D)
+	clang $(BASEFLAGS) -Wno-strict-prototypes -O1 -g -fsanitize=fuzzer,address,undefined \
+	    -o $@ $^ $(LIBS_HOST) -lstdc++
+
+# libFuzzer on the trace reader for FUZZ_SECONDS; new failing inputs land in
+# $(BUILD)/fuzz-artifacts (copy them to tests/fuzz/corpus/ to keep them).
+fuzz: deps $(BUILD)/fuzz_reader
+	@mkdir -p $(BUILD)/fuzz-corpus $(BUILD)/fuzz-artifacts
+	$(BUILD)/fuzz_reader -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 \
+	    -artifact_prefix=$(BUILD)/fuzz-artifacts/ $(BUILD)/fuzz-corpus tests/fuzz/corpus
+
+# The long versions of the robustness tests.
+stress: deps all
+	@$(MAKE) --no-print-directory $(E2E_BIN) $(E2E_LIBS)
+	MUTATE_COUNT=400 tests/run-e2e.sh $(BUILD) hostile
+	MUTATE_COUNT=400 tests/run-e2e.sh $(BUILD) mutate
 
 clean:
 	rm -rf $(BUILD)

@@ -158,6 +158,11 @@ void ht_ring_writer_release(ht_ring_t *r, ht_ring_writer_t *w);
 /* Intern frames[0..n) (leaf first); returns the stack id, 0 if the table
  * is full. [as-safe] [no-alloc] */
 uint64_t ht_ring_stack_intern(ht_ring_t *r, const uint64_t *frames, uint32_t n);
+/* Copy every stack of `src` into the fresh ring `dst` (same stack_cap,
+ * frames_cap at least as big) at the same ids, touching only the used part
+ * of the pool. Used by a forked child so that ids inherited from the parent
+ * stay valid in its own ring. 0 or -EINVAL. [init] [no-alloc] */
+int ht_ring_stacks_copy(ht_ring_t *dst, const ht_ring_t *src);
 
 /* ---- consumer side (the collector) ---- */
 
@@ -177,7 +182,11 @@ typedef struct ht_ring_consumer_s {
 int ht_ring_consumer_init(ht_ring_consumer_t *c, ht_ring_t *r);
 void ht_ring_consumer_fini(ht_ring_consumer_t *c);
 /* Called once per record, in buffer order; rec->ts is absolute, and
- * rec->pid / rec->tid are filled from the buffer's BATCH for every event.
+ * rec->pid / rec->tid are filled from the buffer's BATCH for every event
+ * (THREAD, THREAD_END and TOTALS keep the tid they carry: the exiting
+ * thread writes TOTALS for others). BATCH records are the ring's framing
+ * and are not delivered. One thread's records come out in the order it
+ * wrote them, across buffers too; different threads interleave by buffer.
  * Return non-zero to stop the poll early. */
 typedef int (*ht_ring_rec_cb)(void *ctx, const ht_tf_rec_t *rec);
 /* Read every record committed since the last poll, bump the heartbeat and

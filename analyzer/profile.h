@@ -102,6 +102,17 @@ typedef struct ht_profile_s {
     int exit_how, exit_code;
     uint64_t rss, heap_free;       /* last memory statistics, 0 if none */
 
+    /* How complete the data is (filled by ht_an_profile_load; 0 in
+     * profiles built otherwise). Reports print them; writers may ignore. */
+    int head_lost;                 /* the oldest part of the trace is gone (ring wrapped) */
+    int snapshot;                  /* this profile is snapshot N: N; else -1 */
+    uint64_t nsnapshots;           /* snapshots seen in the window */
+    uint64_t segs_lost;            /* segments missing, damaged or cut short */
+    uint64_t lost_events;          /* events the recorder dropped (--lossy) */
+    uint64_t unknown_frees;        /* frees of addresses not live (out of order, lost) */
+    uint64_t dup_allocs;           /* allocations of live addresses (a free was lost) */
+    uint64_t unknown_stacks;       /* allocations whose stack id was never defined */
+
     void *arena; /* owner of all strings and arrays above */
 } ht_profile_t;
 

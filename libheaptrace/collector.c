@@ -1,0 +1,2000 @@
+/*
+ * libheaptrace/collector.c -- rings in, self-contained trace segments out
+ * (contract: collector.h; what a segment holds: docs/FORMAT.md).
+ *
+ * Linked into the shim as well as `heaptrace`: no stdio (messages are
+ * written to fd 2 with write(2)); malloc is fine, the shim's guard keeps
+ * the collector thread's own allocations out of the trace.
+ */
+#include "libheaptrace/collector.h"
+
+#include "formats/tracefile.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NS 1000000000ull
+#define COLL_SEG_RAW_MAX (6u << 20)
+#define COLL_SEG_AGE_NS (2 * NS)
+/* How long a forked child's records wait for the parent's FORK record (its
+ * inherited live set) before the child is traced without it. */
+#define COLL_FORK_WAIT_NS (3 * NS)
+/* A ring file that is still not a formatted, live ring after this long is
+ * ignored (a program that died while attaching). */
+#define COLL_ATTACH_GIVEUP_NS (3 * NS)
+/* A ring that says EXITED while its pid still exists is finished after
+ * this long anyway. */
+#define COLL_EXITED_GRACE_NS (2 * NS)
+#define COLL_LIVENESS_NS (20u * 1000u * 1000u)
+/* Inherited live sets nobody claimed are dropped after this long. */
+#define COLL_PENDING_TTL_NS (30 * NS)
+
+/* ------------------------------------------------------------------ */
+/* small helpers */
+
+static uint64_t
+coll_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * NS + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t
+coll_realtime(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * NS + (uint64_t)ts.tv_nsec;
+}
+
+/* Decimal of v into buf (>= 21 bytes); returns buf. */
+static char *
+coll_utoa(uint64_t v, char *buf)
+{
+    char t[21];
+    int n = 0;
+    do {
+        t[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (int i = 0; i < n; i++)
+        buf[i] = t[n - 1 - i];
+    buf[n] = 0;
+    return buf;
+}
+
+/* "heaptrace: " + the pieces + newline, in one write so lines from several
+ * processes do not interleave. NULL ends the list. */
+static void
+coll_say(const char *a, ...)
+{
+    char line[1024];
+    size_t n = 0;
+    const char *pre = "heaptrace: ";
+    for (const char *p = pre; *p && n < sizeof line - 2; p++)
+        line[n++] = *p;
+    __builtin_va_list ap;
+    __builtin_va_start(ap, a);
+    for (const char *s = a; s; s = __builtin_va_arg(ap, const char *))
+        for (; *s && n < sizeof line - 2; s++)
+            line[n++] = *s;
+    __builtin_va_end(ap);
+    line[n++] = '\n';
+    (void)!write(2, line, n);
+}
+
+/* Read up to cap-1 bytes of a small file (procfs); returns length or -1. */
+static ssize_t
+coll_read_small(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t n = 0;
+    while (n < cap - 1) {
+        ssize_t k = read(fd, buf + n, cap - 1 - n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        n += (size_t)k;
+    }
+    close(fd);
+    buf[n] = 0;
+    return (ssize_t)n;
+}
+
+static void
+coll_proc_path(char *out, pid_t pid, const char *leaf)
+{
+    char num[24];
+    strcpy(out, "/proc/");
+    strcat(out, coll_utoa((uint64_t)pid, num));
+    strcat(out, "/");
+    strcat(out, leaf);
+}
+
+enum { PID_ALIVE, PID_ZOMBIE, PID_GONE };
+
+/* Whether pid still runs; a zombie's parent in *ppid. */
+static int
+coll_pid_state(pid_t pid, pid_t *ppid)
+{
+    *ppid = 0;
+    if (kill(pid, 0) < 0 && errno == ESRCH)
+        return PID_GONE;
+    char path[64], buf[512];
+    coll_proc_path(path, pid, "stat");
+    if (coll_read_small(path, buf, sizeof buf) <= 0)
+        return PID_GONE;
+    // "pid (comm) S ppid ...": comm may hold spaces and parens, so parse
+    // from the last ')'.
+    char *p = strrchr(buf, ')');
+    if (!p || p[1] != ' ')
+        return PID_ALIVE;
+    char st = p[2];
+    *ppid = (pid_t)strtol(p + 4, NULL, 10);
+    return (st == 'Z' || st == 'X') ? PID_ZOMBIE : PID_ALIVE;
+}
+
+int
+ht_coll_parse_size(const char *s, uint64_t *out)
+{
+    if (!s || !*s || *s == '-')
+        return -EINVAL;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s)
+        return -EINVAL;
+    unsigned shift = 0;
+    switch (*end) {
+    case 0:
+        break;
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    case 't': case 'T': shift = 40; end++; break;
+    default: return -EINVAL;
+    }
+    if (*end == 'i' && shift) // accept "KiB"-style "Ki"/"KiB"
+        end++;
+    if ((*end == 'B' || *end == 'b') && shift)
+        end++;
+    if (*end)
+        return -EINVAL;
+    if (shift && v > (UINT64_MAX >> shift))
+        return -EINVAL;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* stacks, interned by content across every ring */
+
+typedef struct coll_stk_s {
+    uint64_t off; /* into pool */
+    uint64_t hash;
+    uint32_t n;
+    uint32_t next; /* chain, 0 ends */
+} coll_stk_t;
+
+typedef struct coll_stacks_s {
+    uint64_t *pool;
+    size_t pool_n, pool_cap;
+    coll_stk_t *ent; /* ent[id - 1] */
+    size_t n, cap;
+    uint32_t *tab; /* heads: ids */
+    size_t tab_cap; /* power of two */
+} coll_stacks_t;
+
+static uint64_t
+coll_stk_hash(const uint64_t *f, uint32_t n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+    for (uint32_t i = 0; i < n; i++) {
+        h ^= f[i];
+        h *= 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    return h;
+}
+
+static int
+coll_stk_rehash(coll_stacks_t *s, size_t ncap)
+{
+    uint32_t *t = calloc(ncap, sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    for (size_t i = 0; i < s->n; i++) {
+        size_t b = s->ent[i].hash & (ncap - 1);
+        s->ent[i].next = t[b];
+        t[b] = (uint32_t)(i + 1);
+    }
+    free(s->tab);
+    s->tab = t;
+    s->tab_cap = ncap;
+    return 0;
+}
+
+/* Id of these frames (new or existing); 0 on allocation failure. */
+static uint32_t
+coll_stk_intern(coll_stacks_t *s, const uint64_t *f, uint32_t n)
+{
+    if (n == 0 || n > HT_TF_MAX_FRAMES)
+        return 0;
+    uint64_t h = coll_stk_hash(f, n);
+    if (s->tab_cap) {
+        for (uint32_t id = s->tab[h & (s->tab_cap - 1)]; id; id = s->ent[id - 1].next) {
+            const coll_stk_t *e = &s->ent[id - 1];
+            if (e->hash == h && e->n == n && !memcmp(s->pool + e->off, f, n * sizeof *f))
+                return id;
+        }
+    }
+    if (s->n >= UINT32_MAX - 1)
+        return 0;
+    if (s->n + 1 > s->tab_cap && coll_stk_rehash(s, s->tab_cap ? s->tab_cap * 2 : 1024) < 0)
+        return 0;
+    if (s->n == s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 1024;
+        coll_stk_t *ne = realloc(s->ent, nc * sizeof *ne);
+        if (!ne)
+            return 0;
+        s->ent = ne;
+        s->cap = nc;
+    }
+    if (s->pool_n + n > s->pool_cap) {
+        size_t nc = s->pool_cap ? s->pool_cap * 2 : 16384;
+        while (nc < s->pool_n + n)
+            nc *= 2;
+        uint64_t *np = realloc(s->pool, nc * sizeof *np);
+        if (!np)
+            return 0;
+        s->pool = np;
+        s->pool_cap = nc;
+    }
+    memcpy(s->pool + s->pool_n, f, n * sizeof *f);
+    coll_stk_t *e = &s->ent[s->n];
+    e->off = s->pool_n;
+    e->hash = h;
+    e->n = n;
+    size_t b = h & (s->tab_cap - 1);
+    e->next = s->tab[b];
+    s->pool_n += n;
+    s->n++;
+    s->tab[b] = (uint32_t)s->n;
+    return (uint32_t)s->n;
+}
+
+/* ------------------------------------------------------------------ */
+/* live set: ptr -> allocation, open addressing with backward-shift delete */
+
+typedef struct coll_live_s {
+    uint64_t ptr, size, weight, ts;
+    uint32_t stack, tid, flags, pad;
+} coll_live_t;
+
+typedef struct coll_liveset_s {
+    coll_live_t *e;
+    size_t cap, n; /* cap: power of two or 0 */
+} coll_liveset_t;
+
+static size_t
+coll_live_home(uint64_t ptr, size_t mask)
+{
+    uint64_t h = (ptr >> 3) * 0x9e3779b97f4a7c15ull;
+    return (size_t)(h ^ (h >> 29)) & mask;
+}
+
+static int
+coll_live_grow(coll_liveset_t *ls)
+{
+    size_t nc = ls->cap ? ls->cap * 2 : 1024;
+    coll_live_t *ne = calloc(nc, sizeof *ne);
+    if (!ne)
+        return -ENOMEM;
+    for (size_t i = 0; i < ls->cap; i++) {
+        if (!ls->e[i].ptr)
+            continue;
+        size_t j = coll_live_home(ls->e[i].ptr, nc - 1);
+        while (ne[j].ptr)
+            j = (j + 1) & (nc - 1);
+        ne[j] = ls->e[i];
+    }
+    free(ls->e);
+    ls->e = ne;
+    ls->cap = nc;
+    return 0;
+}
+
+/* Insert or replace (an address reused before its free was seen). */
+static int
+coll_live_put(coll_liveset_t *ls, const coll_live_t *v)
+{
+    if (!v->ptr)
+        return 0;
+    if ((ls->n + 1) * 10 > ls->cap * 7 && coll_live_grow(ls) < 0)
+        return -ENOMEM;
+    size_t mask = ls->cap - 1, j = coll_live_home(v->ptr, mask);
+    while (ls->e[j].ptr && ls->e[j].ptr != v->ptr)
+        j = (j + 1) & mask;
+    if (!ls->e[j].ptr)
+        ls->n++;
+    ls->e[j] = *v;
+    return 0;
+}
+
+static void
+coll_live_del(coll_liveset_t *ls, uint64_t ptr)
+{
+    if (!ls->cap || !ptr)
+        return;
+    size_t mask = ls->cap - 1, i = coll_live_home(ptr, mask);
+    while (ls->e[i].ptr != ptr) {
+        if (!ls->e[i].ptr)
+            return;
+        i = (i + 1) & mask;
+    }
+    // Backward shift: pull later members of the probe run into the hole
+    // so lookups never need tombstones.
+    size_t j = i;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (!ls->e[j].ptr)
+            break;
+        size_t k = coll_live_home(ls->e[j].ptr, mask);
+        bool move = (i <= j) ? (k <= i || k > j) : (k <= i && k > j);
+        if (move) {
+            ls->e[i] = ls->e[j];
+            i = j;
+        }
+    }
+    ls->e[i].ptr = 0;
+    ls->n--;
+}
+
+static void
+coll_live_free(coll_liveset_t *ls)
+{
+    free(ls->e);
+    memset(ls, 0, sizeof *ls);
+}
+
+/* A copy with every entry flagged INHERITED (a forked child's start). */
+static int
+coll_live_copy(coll_liveset_t *dst, const coll_liveset_t *src)
+{
+    memset(dst, 0, sizeof *dst);
+    if (!src->cap)
+        return 0;
+    dst->e = malloc(src->cap * sizeof *dst->e);
+    if (!dst->e)
+        return -ENOMEM;
+    memcpy(dst->e, src->e, src->cap * sizeof *dst->e);
+    dst->cap = src->cap;
+    dst->n = src->n;
+    for (size_t i = 0; i < dst->cap; i++)
+        dst->e[i].flags |= HT_TF_LIVE_INHERITED;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* per-process state */
+
+typedef struct coll_thr_s {
+    uint64_t tid;
+    char *name;
+    uint32_t name_len;
+    bool alive, has_totals;
+    uint64_t allocs, alloc_bytes, frees, free_bytes;
+} coll_thr_t;
+
+typedef struct coll_mod_s {
+    uint64_t id, bias;
+    char *path;
+    uint32_t path_len, bid_len, nsegs;
+    uint8_t bid[HT_TF_MAX_BUILD_ID];
+    ht_tf_seg_t segs[HT_TF_MAX_SEGS];
+} coll_mod_t;
+
+typedef struct coll_memstat_s {
+    uint64_t ts, rss, anon, file, shmem, swap;
+} coll_memstat_t;
+
+typedef struct coll_proc_s coll_proc_t;
+
+struct ht_coll_src_s {
+    struct ht_coll_src_s *next;
+    ht_coll_t *c;
+    coll_proc_t *proc;
+    bool is_ring;
+    ht_ring_t ring;
+    ht_ring_consumer_t cons;
+    ht_coll_stack_fn stack_fn;
+    void *stack_ctx;
+    uint32_t *idmap; /* source stack id -> collector id, 0 unknown */
+    size_t idmap_n;
+    ht_coll_src_info_t info;
+    uint64_t start_ns;
+    uint64_t snap_seen;
+    char *path; /* ring file, unlinked when released */
+};
+
+enum { PROC_WAIT_FORK, PROC_ACTIVE, PROC_DONE };
+
+struct coll_proc_s {
+    coll_proc_t *next;
+    ht_coll_t *c;
+    pid_t pid, ppid;
+    int state;
+    bool main;
+    uint64_t wait_since;
+    ht_coll_src_t *src;
+    char *path;
+    ht_tfw_t *w;
+    ht_file_info_t *info; /* file header and snapshot files */
+
+    // the process image, for PROCESS records
+    uint64_t flags, sample_rate, max_depth;
+    char *exe, *argv;
+    uint32_t exe_len, argv_len;
+
+    coll_liveset_t live;
+    coll_thr_t *thr;
+    size_t nthr, thr_cap;
+    coll_mod_t *mod;
+    size_t nmod, mod_cap;
+
+    // the open segment
+    uint8_t *buf;
+    size_t cap;
+    ht_tf_enc_t enc;
+    size_t kf_len;
+    bool seg_open, in_batch;
+    uint64_t cur_tid;
+    uint64_t seq, seg_snapshot;
+    uint64_t t0, t1, seg_born;
+    uint32_t serial;   /* segment counter for the stamps */
+    uint32_t *stamp;   /* stamp[id]: serial of the segment that holds STACK id */
+    size_t stamp_n;
+
+    uint64_t nsnap, snap_last_ns, bytes_since_snap;
+    uint64_t heap_free, heap_total;
+    uint64_t lost[3], lost_base[3], lost_written[3]; /* events, waits, wait_ns */
+    coll_memstat_t ms;
+    bool ms_valid;
+    bool shim_exit;
+    uint64_t shim_how, shim_code;
+    uint64_t exited_since, last_liveness;
+    uint64_t dropped;
+};
+
+typedef struct coll_pending_s {
+    struct coll_pending_s *next;
+    pid_t child;
+    uint64_t since;
+    coll_liveset_t live;
+} coll_pending_t;
+
+typedef struct coll_seen_s {
+    struct coll_seen_s *next;
+    char *name;
+    ino_t ino;
+    uint64_t first;
+    bool done; /* attached once, or given up */
+} coll_seen_t;
+
+typedef struct coll_exit_s {
+    pid_t pid;
+    int status;
+} coll_exit_t;
+
+struct ht_coll_s {
+    ht_coll_opts_t o;
+    char *output, *prefix;
+    pid_t main_pid;
+    bool have_main;
+    bool self_mode; /* collector thread inside the traced process */
+    coll_stacks_t stk;
+    coll_proc_t *procs;
+    ht_coll_src_t *srcs;
+    coll_pending_t *pending;
+    coll_seen_t *seen;
+    coll_exit_t *exits;
+    size_t nexits, exits_cap;
+    size_t nprocs;
+    ht_coll_stats_t st;
+    char *main_path;
+};
+
+/* ---- segment encoding ---- */
+
+static int
+proc_grow(coll_proc_t *p)
+{
+    size_t used = p->buf ? (size_t)(p->enc.p - p->buf) : 0;
+    size_t nc = p->cap ? p->cap * 2 : (1u << 20);
+    if (nc > HT_TF_SEG_RAW_MAX) {
+        if (p->cap >= HT_TF_SEG_RAW_MAX)
+            return -E2BIG;
+        nc = HT_TF_SEG_RAW_MAX;
+    }
+    uint8_t *nb = realloc(p->buf, nc);
+    if (!nb)
+        return -ENOMEM;
+    p->buf = nb;
+    p->cap = nc;
+    p->enc.p = nb + used;
+    p->enc.end = nb + nc;
+    return 0;
+}
+
+/* Encode with `expr` (which uses &p->enc), growing the buffer as needed; a
+ * record that cannot fit even in the largest segment is counted, not
+ * written. */
+#define COLL_PUT(p, expr)                                              \
+    do {                                                               \
+        int put_rc_;                                                   \
+        while ((put_rc_ = (expr)) == -ENOSPC && proc_grow(p) == 0) {  \
+        }                                                              \
+        if (put_rc_ < 0)                                               \
+            (p)->dropped++;                                            \
+    } while (0)
+
+static void
+proc_ts(coll_proc_t *p, uint64_t ts)
+{
+    if (ts < p->t0)
+        p->t0 = ts;
+    if (ts > p->t1)
+        p->t1 = ts;
+}
+
+/* Make the next records part of a batch of `tid`. A new BATCH also when the
+ * time goes backwards (TOTALS written for other threads), so that deltas
+ * never clamp. */
+static void
+proc_batch(coll_proc_t *p, uint64_t tid, uint64_t ts)
+{
+    if (p->in_batch && p->cur_tid == tid && ts >= p->enc.last_ts)
+        return;
+    COLL_PUT(p, ht_tf_put_batch(&p->enc, (uint64_t)p->pid, tid, ts));
+    p->in_batch = true;
+    p->cur_tid = tid;
+}
+
+/* STACK id once per segment, before its first use. */
+static void
+proc_emit_stack(coll_proc_t *p, uint32_t id)
+{
+    coll_stacks_t *s = &p->c->stk;
+    if (!id || id > s->n)
+        return;
+    if (id >= p->stamp_n) {
+        size_t nn = p->stamp_n ? p->stamp_n : 1024;
+        while (nn <= id)
+            nn *= 2;
+        uint32_t *ns = realloc(p->stamp, nn * sizeof *ns);
+        if (!ns)
+            return;
+        memset(ns + p->stamp_n, 0, (nn - p->stamp_n) * sizeof *ns);
+        p->stamp = ns;
+        p->stamp_n = nn;
+    }
+    if (p->stamp[id] == p->serial)
+        return;
+    p->stamp[id] = p->serial;
+    const coll_stk_t *e = &s->ent[id - 1];
+    COLL_PUT(p, ht_tf_put_stack(&p->enc, id, s->pool + e->off, e->n));
+}
+
+static void
+proc_seg_begin(coll_proc_t *p, uint64_t snapshot, uint64_t reason)
+{
+    uint64_t ts = coll_now();
+    if (!p->buf && proc_grow(p) < 0)
+        return;
+    ht_tf_enc_init(&p->enc, p->buf, p->cap);
+    // A new serial invalidates every stamp at once: no clearing per segment.
+    if (++p->serial == 0) {
+        memset(p->stamp, 0, p->stamp_n * sizeof *p->stamp);
+        p->serial = 1;
+    }
+    p->in_batch = false;
+    p->t0 = p->t1 = ts;
+    p->seg_born = ts;
+    p->seg_snapshot = snapshot;
+    p->seg_open = true;
+
+    COLL_PUT(p, ht_tf_put_keyframe(&p->enc, ts, p->seq, snapshot, reason));
+    COLL_PUT(p, ht_tf_put_process(&p->enc, ts, (uint64_t)p->pid, (uint64_t)p->ppid, p->flags,
+                                  p->sample_rate, p->max_depth, p->exe, p->exe_len, p->argv,
+                                  p->argv_len));
+    for (size_t i = 0; i < p->nmod; i++) {
+        const coll_mod_t *m = &p->mod[i];
+        COLL_PUT(p, ht_tf_put_module(&p->enc, ts, m->id, m->bias, m->path, m->path_len, m->bid,
+                                     m->bid_len, m->segs, m->nsegs));
+    }
+    for (size_t i = 0; i < p->nthr; i++)
+        if (p->thr[i].alive)
+            COLL_PUT(p, ht_tf_put_thread(&p->enc, ts, p->thr[i].tid, p->thr[i].name,
+                                         p->thr[i].name_len));
+    for (size_t i = 0; i < p->live.cap; i++)
+        if (p->live.e[i].ptr)
+            proc_emit_stack(p, p->live.e[i].stack);
+    uint64_t nlive = 0;
+    for (size_t i = 0; i < p->live.cap; i++) {
+        const coll_live_t *l = &p->live.e[i];
+        if (!l->ptr)
+            continue;
+        COLL_PUT(p, ht_tf_put_live(&p->enc, l->ptr, l->size, l->stack, l->weight, l->ts, l->tid,
+                                   l->flags));
+        nlive++;
+    }
+    for (size_t i = 0; i < p->nthr; i++) {
+        const coll_thr_t *t = &p->thr[i];
+        if (t->has_totals)
+            COLL_PUT(p, ht_tf_put_totals(&p->enc, ts, t->tid, t->allocs, t->alloc_bytes,
+                                         t->frees, t->free_bytes));
+    }
+    COLL_PUT(p, ht_tf_put_keyframe_end(&p->enc, nlive));
+    p->kf_len = (size_t)(p->enc.p - p->buf);
+}
+
+/* Rss, Anonymous, Shmem (Pss_Shmem is not it), Swap from smaps_rollup, in
+ * bytes. */
+static bool
+proc_read_memstat(coll_proc_t *p)
+{
+    char path[64], buf[4096];
+    coll_proc_path(path, p->pid, "smaps_rollup");
+    if (coll_read_small(path, buf, sizeof buf) <= 0)
+        return false;
+    static const char *keys[] = {"\nRss:", "\nAnonymous:", "\nShmem:", "\nSwap:"};
+    uint64_t v[4] = {0, 0, 0, 0};
+    bool any = false;
+    for (int k = 0; k < 4; k++) {
+        const char *s = strstr(buf, keys[k]);
+        if (!s)
+            continue;
+        v[k] = strtoull(s + strlen(keys[k]), NULL, 10) * 1024;
+        any = true;
+    }
+    if (!any)
+        return false;
+    // smaps_rollup has no Shmem line on most kernels; shared-memory pages
+    // then count as file-backed (they are, in tmpfs).
+    p->ms.ts = coll_now();
+    p->ms.rss = v[0];
+    p->ms.anon = v[1];
+    p->ms.shmem = v[2];
+    p->ms.swap = v[3];
+    uint64_t non_file = v[1] + v[2];
+    p->ms.file = v[0] > non_file ? v[0] - non_file : 0;
+    p->ms_valid = true;
+    return true;
+}
+
+static void
+proc_put_memstat(coll_proc_t *p)
+{
+    proc_batch(p, 0, p->ms.ts);
+    COLL_PUT(p, ht_tf_put_memstat(&p->enc, p->ms.ts, p->ms.rss, p->ms.anon, p->ms.file,
+                                  p->ms.shmem, p->ms.swap, p->heap_free, p->heap_total));
+    proc_ts(p, p->ms.ts);
+}
+
+static void
+proc_write_error(coll_proc_t *p, int rc)
+{
+    if (!p->c->st.write_error)
+        p->c->st.write_error = rc;
+    if (!p->c->o.quiet)
+        coll_say("cannot write trace '", p->path, "': ", strerror(-rc), NULL);
+}
+
+/* Close the open segment: MEMSTAT (when asked and readable), LOST when it
+ * changed, compress and write. A segment with nothing after its keyframe
+ * is not worth a write unless it is a snapshot. */
+static void
+proc_seg_end(coll_proc_t *p, bool memstat)
+{
+    if (!p->seg_open)
+        return;
+    p->seg_open = false;
+    p->ms_valid = false;
+    if (memstat && proc_read_memstat(p))
+        proc_put_memstat(p);
+    if (memcmp(p->lost, p->lost_written, sizeof p->lost)) {
+        uint64_t ts = coll_now();
+        proc_batch(p, 0, ts);
+        COLL_PUT(p, ht_tf_put_lost(&p->enc, ts, p->lost[0], p->lost[1], p->lost[2]));
+        memcpy(p->lost_written, p->lost, sizeof p->lost);
+        proc_ts(p, ts);
+    }
+    size_t len = (size_t)(p->enc.p - p->buf);
+    if (len == p->kf_len && !p->seg_snapshot)
+        return;
+    if (p->w) {
+        int rc = ht_tfw_put_segment(p->w, p->seq, p->t0, p->t1, p->buf, len);
+        if (rc < 0 && rc != -ENOMEM) {
+            // Sticky in the writer; say it once and stop writing this trace.
+            proc_write_error(p, rc);
+        } else if (rc == 0) {
+            p->c->st.segments++;
+        }
+    }
+    p->seq++;
+}
+
+/* A snapshot file P.N (P.PID.N for other processes than the first): the
+ * open segment's keyframe plus `tail` records. */
+static void
+proc_snapshot_file(coll_proc_t *p, const uint8_t *seg, size_t len)
+{
+    const char *pre = p->c->prefix;
+    if (!pre || !p->info)
+        return;
+    char num[24];
+    size_t n = strlen(pre) + 64;
+    char *path = malloc(n);
+    if (!path)
+        return;
+    strcpy(path, pre);
+    strcat(path, ".");
+    if (!p->main) {
+        strcat(path, coll_utoa((uint64_t)p->pid, num));
+        strcat(path, ".");
+    }
+    strcat(path, coll_utoa(p->nsnap - 1, num));
+    ht_tfw_t *w;
+    int rc = ht_tfw_open(&w, path, p->info, 0);
+    if (rc == 0) {
+        rc = ht_tfw_put_segment(w, p->seq, p->t0, p->t1, seg, len);
+        int rc2 = ht_tfw_close(w);
+        if (!rc)
+            rc = rc2;
+    }
+    if (rc < 0 && !p->c->o.quiet)
+        coll_say("cannot write snapshot '", path, "': ", strerror(-rc), NULL);
+    free(path);
+}
+
+static void
+proc_snapshot(coll_proc_t *p, uint64_t reason)
+{
+    if (p->state != PROC_ACTIVE)
+        return;
+    proc_seg_end(p, true);
+    bool ms = p->ms_valid;
+    coll_memstat_t saved = p->ms;
+    p->nsnap++;
+    proc_seg_begin(p, p->nsnap, reason);
+    p->snap_last_ns = coll_now();
+    p->bytes_since_snap = 0;
+    p->c->st.snapshots++;
+    if (p->c->prefix && p->buf) {
+        // The file gets this moment's MEMSTAT after its keyframe: it has
+        // no previous segment to carry it.
+        size_t kf = p->kf_len;
+        uint8_t *tmp = malloc(kf + 2 * HT_TF_MAX_FIXED_REC);
+        if (tmp) {
+            memcpy(tmp, p->buf, kf);
+            size_t len = kf;
+            if (ms) {
+                ht_tf_enc_t e;
+                ht_tf_enc_init(&e, tmp + kf, 2 * HT_TF_MAX_FIXED_REC);
+                ht_tf_put_batch(&e, (uint64_t)p->pid, 0, saved.ts);
+                ht_tf_put_memstat(&e, saved.ts, saved.rss, saved.anon, saved.file, saved.shmem,
+                                  saved.swap, p->heap_free, p->heap_total);
+                len = (size_t)(e.p - tmp);
+            }
+            proc_snapshot_file(p, tmp, len);
+            free(tmp);
+        }
+    }
+}
+
+/* Roll over to a new segment when the events part is big enough: at least
+ * seg_raw_max, and at least twice the keyframe, so a huge live set costs at
+ * most a third of the file. */
+static void
+proc_check_size(coll_proc_t *p)
+{
+    size_t len = (size_t)(p->enc.p - p->buf);
+    size_t ev = len - p->kf_len;
+    if (ev >= p->c->o.seg_raw_max && ev >= 2 * p->kf_len) {
+        proc_seg_end(p, true);
+        proc_seg_begin(p, 0, HT_TF_SNAP_SEGMENT);
+    }
+}
+
+/* ---- process image info ---- */
+
+static void
+proc_set_image(coll_proc_t *p, const ht_coll_src_info_t *in, bool exec)
+{
+    p->ppid = in->ppid;
+    p->flags = in->flags | (exec ? HT_TF_PROC_EXEC : 0);
+    p->sample_rate = in->sample_rate;
+    p->max_depth = in->max_depth;
+    free(p->exe);
+    free(p->argv);
+    p->exe = p->argv = NULL;
+    p->exe_len = p->argv_len = 0;
+    char path[64];
+    char *b = malloc(HT_TF_MAX_STR + 1);
+    if (!b)
+        return;
+    coll_proc_path(path, p->pid, "exe");
+    ssize_t n = readlink(path, b, HT_TF_MAX_STR);
+    if (n > 0) {
+        p->exe = malloc((size_t)n + 1);
+        if (p->exe) {
+            memcpy(p->exe, b, (size_t)n);
+            p->exe[n] = 0;
+            p->exe_len = (uint32_t)n;
+        }
+    }
+    coll_proc_path(path, p->pid, "cmdline");
+    n = coll_read_small(path, b, HT_TF_MAX_STR + 1);
+    if (n > 0) {
+        if (b[n - 1] == 0)
+            n--; // NUL-separated, without the final NUL
+        p->argv = malloc((size_t)n + 1);
+        if (p->argv) {
+            memcpy(p->argv, b, (size_t)n);
+            p->argv[n] = 0;
+            p->argv_len = (uint32_t)n;
+        }
+    }
+    free(b);
+}
+
+static void
+proc_reset_image(coll_proc_t *p)
+{
+    coll_live_free(&p->live);
+    for (size_t i = 0; i < p->nthr; i++)
+        free(p->thr[i].name);
+    p->nthr = 0;
+    for (size_t i = 0; i < p->nmod; i++)
+        free(p->mod[i].path);
+    p->nmod = 0;
+    p->heap_free = p->heap_total = 0;
+    p->shim_exit = false;
+}
+
+static void
+proc_fill_info(coll_proc_t *p)
+{
+    ht_file_info_t *fi = p->info;
+    memset(fi, 0, sizeof *fi);
+    fi->version = HT_TF_VERSION;
+    fi->flags = (uint32_t)p->flags;
+    fi->max_size = p->c->o.max_size;
+    fi->start_realtime_ns = coll_realtime();
+    fi->start_mono_ns = coll_now();
+    fi->pid = (uint64_t)p->pid;
+    fi->sample_rate = p->sample_rate;
+    fi->max_depth = (uint32_t)p->max_depth;
+    if (p->exe) {
+        size_t n = p->exe_len < sizeof fi->exe - 1 ? p->exe_len : sizeof fi->exe - 1;
+        memcpy(fi->exe, p->exe, n);
+    }
+    if (p->argv) {
+        size_t n = p->argv_len < sizeof fi->argv - 1 ? p->argv_len : sizeof fi->argv - 1;
+        memcpy(fi->argv, p->argv, n);
+        for (size_t i = 0; i < n; i++)
+            if (!fi->argv[i])
+                fi->argv[i] = ' ';
+    }
+    if (gethostname(fi->host, sizeof fi->host - 1) < 0)
+        fi->host[0] = 0;
+}
+
+/* Open the trace and write the first keyframe: the process is traced from
+ * here on. */
+static void
+proc_start(coll_proc_t *p)
+{
+    ht_coll_t *c = p->c;
+    p->state = PROC_ACTIVE;
+    p->snap_last_ns = coll_now();
+    size_t n = strlen(c->output) + 32;
+    p->path = malloc(n);
+    p->info = malloc(sizeof *p->info);
+    if (p->path && p->info) {
+        strcpy(p->path, c->output);
+        if (!p->main) {
+            char num[24];
+            strcat(p->path, ".");
+            strcat(p->path, coll_utoa((uint64_t)p->pid, num));
+        }
+        proc_fill_info(p);
+        int rc = ht_tfw_open(&p->w, p->path, p->info, c->o.max_size);
+        if (rc < 0) {
+            p->w = NULL;
+            proc_write_error(p, rc);
+        } else {
+            c->st.files++;
+            if (p->main && !c->main_path)
+                c->main_path = p->path;
+        }
+    }
+    proc_seg_begin(p, 0, HT_TF_SNAP_SEGMENT);
+}
+
+static coll_proc_t *
+coll_proc_find(ht_coll_t *c, pid_t pid)
+{
+    for (coll_proc_t *p = c->procs; p; p = p->next)
+        if (p->pid == pid && p->state != PROC_DONE)
+            return p;
+    return NULL;
+}
+
+static bool
+coll_take_exit(ht_coll_t *c, pid_t pid, int *status)
+{
+    for (size_t i = 0; i < c->nexits; i++) {
+        if (c->exits[i].pid == pid) {
+            *status = c->exits[i].status;
+            c->exits[i] = c->exits[--c->nexits];
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool
+coll_has_exit(const ht_coll_t *c, pid_t pid)
+{
+    for (size_t i = 0; i < c->nexits; i++)
+        if (c->exits[i].pid == pid)
+            return true;
+    return false;
+}
+
+static void src_release(ht_coll_t *c, ht_coll_src_t *s);
+static void src_drain(ht_coll_t *c, ht_coll_src_t *s);
+
+/* The process is gone (or the in-process collector stops): close the open
+ * segment, then the EXIT snapshot: keyframe (the live set = leaks), EXIT. */
+static void
+proc_finish(coll_proc_t *p, bool alive)
+{
+    ht_coll_t *c = p->c;
+    if (p->state == PROC_WAIT_FORK)
+        proc_start(p);
+    uint64_t how = HT_TF_EXIT_UNKNOWN, code = 0;
+    int status;
+    if (coll_take_exit(c, p->pid, &status)) {
+        if (WIFEXITED(status)) {
+            how = HT_TF_EXIT_STATUS;
+            code = (uint64_t)WEXITSTATUS(status);
+        } else if (WIFSIGNALED(status)) {
+            how = HT_TF_EXIT_SIGNAL;
+            code = (uint64_t)WTERMSIG(status);
+        }
+    } else if (p->shim_exit) {
+        how = p->shim_how;
+        code = p->shim_code;
+    }
+    proc_seg_end(p, alive);
+    p->nsnap++;
+    proc_seg_begin(p, p->nsnap, HT_TF_SNAP_EXIT);
+    uint64_t ts = coll_now();
+    proc_batch(p, 0, ts);
+    COLL_PUT(p, ht_tf_put_exit(&p->enc, ts, how, code));
+    c->st.snapshots++;
+    if (c->prefix && p->buf)
+        proc_snapshot_file(p, p->buf, (size_t)(p->enc.p - p->buf));
+    proc_seg_end(p, false);
+    if (p->w) {
+        c->st.bytes += ht_tfw_bytes_written(p->w);
+        int rc = ht_tfw_close(p->w);
+        p->w = NULL;
+        if (rc < 0 && !c->st.write_error)
+            c->st.write_error = rc;
+    }
+    p->state = PROC_DONE;
+    if (p->src) {
+        src_release(c, p->src);
+        p->src = NULL;
+    }
+    proc_reset_image(p);
+    free(p->buf);
+    p->buf = NULL;
+    p->cap = 0;
+    free(p->stamp);
+    p->stamp = NULL;
+    p->stamp_n = 0;
+}
+
+/* ---- fork ---- */
+
+static void
+coll_fork(ht_coll_t *c, coll_proc_t *parent, pid_t child)
+{
+    coll_proc_t *ch = coll_proc_find(c, child);
+    coll_liveset_t copy;
+    if (coll_live_copy(&copy, &parent->live) < 0)
+        return;
+    if (ch && ch->state == PROC_WAIT_FORK) {
+        coll_live_free(&ch->live);
+        ch->live = copy;
+        proc_start(ch);
+        return;
+    }
+    if (ch) { // already traced without it (waited too long): too late
+        coll_live_free(&copy);
+        return;
+    }
+    coll_pending_t *pe = calloc(1, sizeof *pe);
+    if (!pe) {
+        coll_live_free(&copy);
+        return;
+    }
+    pe->child = child;
+    pe->since = coll_now();
+    pe->live = copy;
+    pe->next = c->pending;
+    c->pending = pe;
+}
+
+static bool
+coll_pending_take(ht_coll_t *c, pid_t child, coll_liveset_t *out)
+{
+    for (coll_pending_t **pp = &c->pending; *pp; pp = &(*pp)->next) {
+        coll_pending_t *pe = *pp;
+        if (pe->child == child) {
+            *out = pe->live;
+            *pp = pe->next;
+            free(pe);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ---- records ---- */
+
+static uint32_t
+src_stack(ht_coll_t *c, ht_coll_src_t *s, uint64_t id)
+{
+    if (!id || id > UINT32_MAX)
+        return 0;
+    if (id < s->idmap_n && s->idmap[id])
+        return s->idmap[id];
+    uint32_t n = 0;
+    const uint64_t *f = s->is_ring ? ht_ring_stack_get(&s->ring, id, &n)
+                                   : (s->stack_fn ? s->stack_fn(s->stack_ctx, id, &n) : NULL);
+    if (!f)
+        return 0;
+    uint32_t cid = coll_stk_intern(&c->stk, f, n);
+    if (!cid)
+        return 0;
+    if (id >= s->idmap_n) {
+        size_t nn = s->idmap_n ? s->idmap_n : 4096;
+        while (nn <= id)
+            nn *= 2;
+        uint32_t *nm = realloc(s->idmap, nn * sizeof *nm);
+        if (!nm)
+            return cid;
+        memset(nm + s->idmap_n, 0, (nn - s->idmap_n) * sizeof *nm);
+        s->idmap = nm;
+        s->idmap_n = nn;
+    }
+    s->idmap[id] = cid;
+    return cid;
+}
+
+static coll_thr_t *
+proc_thr(coll_proc_t *p, uint64_t tid)
+{
+    for (size_t i = p->nthr; i-- > 0;)
+        if (p->thr[i].tid == tid)
+            return &p->thr[i];
+    if (p->nthr == p->thr_cap) {
+        size_t nc = p->thr_cap ? p->thr_cap * 2 : 16;
+        coll_thr_t *nt = realloc(p->thr, nc * sizeof *nt);
+        if (!nt)
+            return NULL;
+        p->thr = nt;
+        p->thr_cap = nc;
+    }
+    coll_thr_t *t = &p->thr[p->nthr++];
+    memset(t, 0, sizeof *t);
+    t->tid = tid;
+    return t;
+}
+
+static void
+proc_mod_add(coll_proc_t *p, const ht_tf_rec_t *r)
+{
+    coll_mod_t *m = NULL;
+    for (size_t i = 0; i < p->nmod; i++)
+        if (p->mod[i].id == r->id)
+            m = &p->mod[i];
+    if (!m) {
+        if (p->nmod == p->mod_cap) {
+            size_t nc = p->mod_cap ? p->mod_cap * 2 : 32;
+            coll_mod_t *nm = realloc(p->mod, nc * sizeof *nm);
+            if (!nm)
+                return;
+            p->mod = nm;
+            p->mod_cap = nc;
+        }
+        m = &p->mod[p->nmod++];
+        memset(m, 0, sizeof *m);
+    }
+    free(m->path);
+    m->id = r->id;
+    m->bias = r->bias;
+    m->path = malloc(r->str_len + 1u);
+    m->path_len = m->path ? r->str_len : 0;
+    if (m->path) {
+        memcpy(m->path, r->str, r->str_len);
+        m->path[r->str_len] = 0;
+    }
+    m->bid_len = r->bytes_len <= HT_TF_MAX_BUILD_ID ? r->bytes_len : 0;
+    memcpy(m->bid, r->bytes, m->bid_len);
+    m->nsegs = r->nsegs <= HT_TF_MAX_SEGS ? r->nsegs : 0;
+    memcpy(m->segs, r->segs, m->nsegs * sizeof *m->segs);
+}
+
+static void
+proc_mod_del(coll_proc_t *p, uint64_t id)
+{
+    for (size_t i = 0; i < p->nmod; i++) {
+        if (p->mod[i].id == id) {
+            free(p->mod[i].path);
+            p->mod[i] = p->mod[--p->nmod];
+            return;
+        }
+    }
+}
+
+static void
+proc_image_from_rec(coll_proc_t *p, const ht_tf_rec_t *r)
+{
+    p->ppid = (pid_t)r->ppid;
+    p->flags = r->flags;
+    p->sample_rate = r->sample_rate;
+    p->max_depth = r->max_depth;
+    char *e = malloc(r->str_len + 1u), *a = malloc(r->str2_len + 1u);
+    if (!e || !a) {
+        free(e);
+        free(a);
+        return;
+    }
+    memcpy(e, r->str, r->str_len);
+    e[r->str_len] = 0;
+    memcpy(a, r->str2, r->str2_len);
+    a[r->str2_len] = 0;
+    free(p->exe);
+    free(p->argv);
+    p->exe = e;
+    p->exe_len = r->str_len;
+    p->argv = a;
+    p->argv_len = r->str2_len;
+}
+
+/* One record from the source of process p, in that thread's order. */
+static void
+proc_record(coll_proc_t *p, ht_coll_src_t *s, const ht_tf_rec_t *r)
+{
+    ht_coll_t *c = p->c;
+    c->st.events++;
+    switch (r->kind) {
+    case HT_TF_ALLOC:
+    case HT_TF_ALLOC_W: {
+        uint32_t sid = src_stack(c, s, r->stack);
+        proc_emit_stack(p, sid);
+        proc_batch(p, r->tid, r->ts);
+        COLL_PUT(p, ht_tf_put_alloc(&p->enc, r->ts, r->ptr, r->size, sid, r->weight));
+        coll_live_t l = {.ptr = r->ptr, .size = r->size, .weight = r->weight, .ts = r->ts,
+                         .stack = sid, .tid = (uint32_t)r->tid, .flags = 0};
+        coll_live_put(&p->live, &l);
+        // Estimated bytes: size * weight, in the weight's fixed point.
+        p->bytes_since_snap +=
+            (uint64_t)(((unsigned __int128)r->size * r->weight) >> HT_TF_WEIGHT_SHIFT);
+        break;
+    }
+    case HT_TF_FREE:
+        proc_batch(p, r->tid, r->ts);
+        COLL_PUT(p, ht_tf_put_free(&p->enc, r->ts, r->ptr));
+        coll_live_del(&p->live, r->ptr);
+        break;
+    case HT_TF_STACK: {
+        // Stacks normally live in the ring's table; a source that sends
+        // them inline gets the same treatment.
+        uint32_t cid = coll_stk_intern(&c->stk, r->frames, r->nframes);
+        if (cid && r->id && r->id < (1u << 30)) {
+            if (r->id >= s->idmap_n) {
+                size_t nn = s->idmap_n ? s->idmap_n : 4096;
+                while (nn <= r->id)
+                    nn *= 2;
+                uint32_t *nm = realloc(s->idmap, nn * sizeof *nm);
+                if (!nm)
+                    return;
+                memset(nm + s->idmap_n, 0, (nn - s->idmap_n) * sizeof *nm);
+                s->idmap = nm;
+                s->idmap_n = nn;
+            }
+            s->idmap[r->id] = cid;
+        }
+        return;
+    }
+    case HT_TF_MODULE:
+        proc_mod_add(p, r);
+        proc_batch(p, r->tid, r->ts);
+        COLL_PUT(p, ht_tf_put_rec(&p->enc, r));
+        break;
+    case HT_TF_UNMODULE:
+        proc_mod_del(p, r->id);
+        proc_batch(p, r->tid, r->ts);
+        COLL_PUT(p, ht_tf_put_rec(&p->enc, r));
+        break;
+    case HT_TF_THREAD: {
+        coll_thr_t *t = proc_thr(p, r->tid);
+        if (t) {
+            char *nm = malloc(r->str_len + 1u);
+            if (nm) {
+                memcpy(nm, r->str, r->str_len);
+                nm[r->str_len] = 0;
+                free(t->name);
+                t->name = nm;
+                t->name_len = r->str_len;
+            }
+            t->alive = true;
+        }
+        proc_batch(p, r->tid, r->ts);
+        COLL_PUT(p, ht_tf_put_rec(&p->enc, r));
+        break;
+    }
+    case HT_TF_THREAD_END: {
+        coll_thr_t *t = proc_thr(p, r->tid);
+        if (t)
+            t->alive = false;
+        proc_batch(p, r->tid, r->ts);
+        COLL_PUT(p, ht_tf_put_rec(&p->enc, r));
+        break;
+    }
+    case HT_TF_TOTALS: {
+        coll_thr_t *t = proc_thr(p, r->tid);
+        if (t) {
+            t->has_totals = true;
+            t->allocs = r->allocs;
+            t->alloc_bytes = r->alloc_bytes;
+            t->frees = r->frees;
+            t->free_bytes = r->free_bytes;
+        }
+        proc_batch(p, r->tid, r->ts);
+        COLL_PUT(p, ht_tf_put_rec(&p->enc, r));
+        break;
+    }
+    case HT_TF_PROCESS:
+        proc_image_from_rec(p, r);
+        proc_batch(p, r->tid, r->ts);
+        COLL_PUT(p, ht_tf_put_rec(&p->enc, r));
+        break;
+    case HT_TF_FORK:
+        proc_batch(p, r->tid, r->ts);
+        COLL_PUT(p, ht_tf_put_rec(&p->enc, r));
+        proc_ts(p, r->ts);
+        coll_fork(c, p, (pid_t)r->child);
+        break;
+    case HT_TF_EXIT:
+        // The collector writes EXIT itself, with waitpid's status when it
+        // has one; the shim's guess is the fallback.
+        p->shim_exit = true;
+        p->shim_how = r->how;
+        p->shim_code = r->code;
+        return;
+    case HT_TF_MEMSTAT:
+        // The shim knows the allocator's numbers (mallinfo2), the collector
+        // the kernel's: they meet in the collector's next MEMSTAT.
+        p->heap_free = r->heap_free;
+        p->heap_total = r->heap_total;
+        return;
+    case HT_TF_SNAPSHOT_REQ:
+        proc_ts(p, r->ts);
+        proc_snapshot(p, r->reason ? r->reason : HT_TF_SNAP_API);
+        return;
+    case HT_TF_LOST:
+        return; // the ring header's counters are the truth
+    default:
+        c->st.bad_records++;
+        return;
+    }
+    proc_ts(p, r->ts);
+    if (c->o.snapshot_every && p->bytes_since_snap >= c->o.snapshot_every)
+        proc_snapshot(p, HT_TF_SNAP_BYTES);
+    else
+        proc_check_size(p);
+}
+
+static int
+src_rec_cb(void *ctx, const ht_tf_rec_t *r)
+{
+    ht_coll_src_t *s = ctx;
+    if (s->proc && s->proc->state == PROC_ACTIVE)
+        proc_record(s->proc, s, r);
+    return 0;
+}
+
+/* ---- sources ---- */
+
+static void
+src_free(ht_coll_src_t *s)
+{
+    if (s->is_ring) {
+        ht_ring_consumer_fini(&s->cons);
+        ht_ring_unmap(&s->ring);
+    }
+    free(s->idmap);
+    free(s->path);
+    free(s);
+}
+
+static void
+src_release(ht_coll_t *c, ht_coll_src_t *s)
+{
+    for (ht_coll_src_t **pp = &c->srcs; *pp; pp = &(*pp)->next) {
+        if (*pp == s) {
+            *pp = s->next;
+            break;
+        }
+    }
+    if (s->path)
+        unlink(s->path); // frees the shared memory once the program is gone
+    if (s->proc && s->proc->src == s)
+        s->proc->src = NULL;
+    src_free(s);
+}
+
+/* Take the ring's counters into the process's cumulative LOST figures. */
+static void
+src_counters(ht_coll_src_t *s)
+{
+    coll_proc_t *p = s->proc;
+    if (!s->is_ring || !p)
+        return;
+    ht_ring_hdr_t *h = s->ring.hdr;
+    p->lost[0] = p->lost_base[0] + atomic_load(&h->lost_events);
+    p->lost[1] = p->lost_base[1] + atomic_load(&h->waits);
+    p->lost[2] = p->lost_base[2] + atomic_load(&h->wait_ns);
+}
+
+/* Everything committed so far, plus the outside snapshot requests. */
+static long
+src_consume(ht_coll_t *c, ht_coll_src_t *s)
+{
+    if (!s->is_ring)
+        return 0;
+    long n = 0, k;
+    // Bounded: a program producing as fast as we read must not starve the
+    // other rings and the timers.
+    for (int i = 0; i < 64 && (k = ht_ring_consume(&s->cons, src_rec_cb, s)) > 0; i++)
+        n += k;
+    ht_ring_hdr_t *h = s->ring.hdr;
+    uint64_t req = atomic_load(&h->snapshot_req);
+    for (int i = 0; s->snap_seen < req && i < 16; i++) {
+        s->snap_seen++;
+        if (s->proc)
+            proc_snapshot(s->proc, HT_TF_SNAP_SIGNAL);
+    }
+    s->snap_seen = req; // a burst of requests beyond 16 collapses
+    atomic_store(&h->snapshot_done, req);
+    c->st.bad_records += s->cons.bad_records;
+    s->cons.bad_records = 0;
+    src_counters(s);
+    return n;
+}
+
+static void
+src_drain(ht_coll_t *c, ht_coll_src_t *s)
+{
+    if (!s->is_ring)
+        return;
+    // Committed prefixes of buffers still OWNED by dead threads are read
+    // too (ring.h): loop until a poll finds nothing new.
+    while (src_consume(c, s) > 0)
+        ;
+}
+
+/* A new process image: a new process, or an exec of a traced pid. */
+static int
+src_attach(ht_coll_t *c, ht_coll_src_t *s)
+{
+    s->c = c;
+    s->next = c->srcs;
+    c->srcs = s;
+    coll_proc_t *p = coll_proc_find(c, s->info.pid);
+    if (p) {
+        // exec: the old image is finished (drain it first), the trace
+        // goes on with a keyframe of the new image.
+        if (p->src) {
+            ht_coll_src_t *old = p->src;
+            src_drain(c, old);
+            for (int i = 0; i < 3; i++)
+                p->lost_base[i] = p->lost[i];
+            src_release(c, old);
+        }
+        if (p->state == PROC_WAIT_FORK)
+            proc_start(p);
+        proc_seg_end(p, true);
+        proc_reset_image(p);
+        proc_set_image(p, &s->info, true);
+        p->src = s;
+        s->proc = p;
+        proc_seg_begin(p, 0, HT_TF_SNAP_SEGMENT);
+        return 0;
+    }
+    p = calloc(1, sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    p->c = c;
+    p->pid = s->info.pid;
+    p->src = s;
+    s->proc = p;
+    if (c->main_pid ? p->pid == c->main_pid : !c->have_main) {
+        p->main = true;
+        c->have_main = true;
+    }
+    proc_set_image(p, &s->info, false);
+    p->next = c->procs;
+    c->procs = p;
+    c->nprocs++;
+    // A forked child starts with its parent's live set, which only the
+    // parent's FORK record (maybe not consumed yet) can give.
+    if (coll_pending_take(c, p->pid, &p->live)) {
+        proc_start(p);
+    } else if ((s->info.flags & HT_TF_PROC_FORKED) || coll_proc_find(c, s->info.ppid)) {
+        p->state = PROC_WAIT_FORK;
+        p->wait_since = coll_now();
+    } else {
+        proc_start(p);
+    }
+    return 0;
+}
+
+static ht_coll_src_t *
+src_new_ring(const ht_ring_t *ring)
+{
+    ht_coll_src_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->is_ring = true;
+    s->ring = *ring;
+    if (ht_ring_consumer_init(&s->cons, &s->ring) < 0) {
+        free(s);
+        return NULL;
+    }
+    // The consumer must point at our copy of the ring struct.
+    s->cons.ring = &s->ring;
+    const ht_ring_hdr_t *h = ring->hdr;
+    s->info.pid = h->pid ? h->pid : getpid();
+    s->info.ppid = h->ppid;
+    s->info.flags = h->flags;
+    s->info.max_depth = h->max_depth;
+    s->info.sample_rate = h->sample_rate;
+    s->start_ns = h->start_ns;
+    s->snap_seen = atomic_load(&h->snapshot_done);
+    return s;
+}
+
+/* ------------------------------------------------------------------ */
+/* public */
+
+void
+ht_coll_opts_default(ht_coll_opts_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->seg_raw_max = COLL_SEG_RAW_MAX;
+    o->seg_age_ns = COLL_SEG_AGE_NS;
+}
+
+int
+ht_coll_create(ht_coll_t **out, const ht_coll_opts_t *o)
+{
+    *out = NULL;
+    if (!o->output || !*o->output)
+        return -EINVAL;
+    ht_coll_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    c->o = *o;
+    if (!c->o.seg_raw_max)
+        c->o.seg_raw_max = COLL_SEG_RAW_MAX;
+    if (!c->o.seg_age_ns)
+        c->o.seg_age_ns = COLL_SEG_AGE_NS;
+    // In a bounded file a segment must stay well below the ring, or one
+    // segment would overwrite most of the history at once.
+    if (o->max_size && c->o.seg_raw_max > o->max_size / 4)
+        c->o.seg_raw_max = o->max_size / 4 ? o->max_size / 4 : 1;
+    c->output = strdup(o->output);
+    c->prefix = o->snapshot_prefix && *o->snapshot_prefix ? strdup(o->snapshot_prefix) : NULL;
+    if (!c->output || (o->snapshot_prefix && *o->snapshot_prefix && !c->prefix)) {
+        free(c->output);
+        free(c->prefix);
+        free(c);
+        return -ENOMEM;
+    }
+    c->o.output = c->output;
+    c->o.snapshot_prefix = c->prefix;
+    *out = c;
+    return 0;
+}
+
+void
+ht_coll_destroy(ht_coll_t *c)
+{
+    if (!c)
+        return;
+    for (coll_proc_t *p = c->procs; p; p = p->next) {
+        if (p->state == PROC_DONE)
+            continue;
+        if (p->src)
+            src_drain(c, p->src);
+        proc_finish(p, c->self_mode);
+    }
+    while (c->srcs)
+        src_release(c, c->srcs);
+    // main_path points into a proc: keep procs until the end.
+    while (c->procs) {
+        coll_proc_t *p = c->procs;
+        c->procs = p->next;
+        proc_reset_image(p);
+        free(p->thr);
+        free(p->mod);
+        free(p->exe);
+        free(p->argv);
+        free(p->path);
+        free(p->info);
+        free(p->buf);
+        free(p->stamp);
+        free(p);
+    }
+    while (c->pending) {
+        coll_pending_t *pe = c->pending;
+        c->pending = pe->next;
+        coll_live_free(&pe->live);
+        free(pe);
+    }
+    while (c->seen) {
+        coll_seen_t *s = c->seen;
+        c->seen = s->next;
+        free(s->name);
+        free(s);
+    }
+    free(c->exits);
+    free(c->stk.pool);
+    free(c->stk.ent);
+    free(c->stk.tab);
+    free(c->output);
+    free(c->prefix);
+    free(c);
+}
+
+void
+ht_coll_set_main_pid(ht_coll_t *c, pid_t pid)
+{
+    c->main_pid = pid;
+}
+
+void
+ht_coll_note_exit(ht_coll_t *c, pid_t pid, int wstatus)
+{
+    for (size_t i = 0; i < c->nexits; i++) {
+        if (c->exits[i].pid == pid) {
+            c->exits[i].status = wstatus;
+            return;
+        }
+    }
+    if (c->nexits == c->exits_cap) {
+        size_t nc = c->exits_cap ? c->exits_cap * 2 : 16;
+        coll_exit_t *ne = realloc(c->exits, nc * sizeof *ne);
+        if (!ne)
+            return;
+        c->exits = ne;
+        c->exits_cap = nc;
+    }
+    c->exits[c->nexits].pid = pid;
+    c->exits[c->nexits].status = wstatus;
+    c->nexits++;
+}
+
+typedef struct coll_cand_s {
+    ht_ring_t ring;
+    char *path;
+} coll_cand_t;
+
+static int
+coll_cand_cmp(const void *a, const void *b)
+{
+    const coll_cand_t *x = a, *y = b;
+    uint64_t sx = x->ring.hdr->start_ns, sy = y->ring.hdr->start_ns;
+    return sx < sy ? -1 : sx > sy;
+}
+
+int
+ht_coll_scan_dir(ht_coll_t *c, const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -errno;
+    uint64_t now = coll_now();
+    coll_cand_t cand[64];
+    size_t nc = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL && nc < 64) {
+        size_t len = strlen(de->d_name);
+        if (len < 6 || strcmp(de->d_name + len - 5, ".ring") != 0)
+            continue;
+        coll_seen_t *sn = NULL;
+        for (coll_seen_t *x = c->seen; x; x = x->next)
+            if (x->ino == de->d_ino && !strcmp(x->name, de->d_name))
+                sn = x;
+        if (sn && sn->done)
+            continue;
+        if (!sn) {
+            sn = calloc(1, sizeof *sn);
+            if (!sn || !(sn->name = strdup(de->d_name))) {
+                free(sn);
+                continue;
+            }
+            sn->ino = de->d_ino;
+            sn->first = now;
+            sn->next = c->seen;
+            c->seen = sn;
+        }
+        char *path = malloc(strlen(dir) + len + 2);
+        if (!path)
+            continue;
+        strcpy(path, dir);
+        strcat(path, "/");
+        strcat(path, de->d_name);
+        int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+        ht_ring_t ring;
+        int rc = fd < 0 ? -errno : ht_ring_map(&ring, fd);
+        if (fd >= 0)
+            close(fd);
+        bool ready = false;
+        if (rc == 0) {
+            uint32_t st = atomic_load(&ring.hdr->state);
+            pid_t zp;
+            if (st != HT_RING_STATE_INIT && ring.hdr->pid > 0) {
+                ready = true;
+            } else if (ring.hdr->pid > 0 && coll_pid_state(ring.hdr->pid, &zp) != PID_ALIVE) {
+                sn->done = true; // died while attaching: nothing to read
+            }
+            if (!ready)
+                ht_ring_unmap(&ring);
+        }
+        if (ready) {
+            sn->done = true;
+            cand[nc].ring = ring;
+            cand[nc].path = path;
+            nc++;
+            continue;
+        }
+        free(path);
+        if (!sn->done && now - sn->first > COLL_ATTACH_GIVEUP_NS) {
+            sn->done = true;
+            if (!c->o.quiet)
+                coll_say("ignoring ring '", de->d_name, "': not a usable ring", NULL);
+        }
+    }
+    closedir(d);
+    // Oldest image first: an exec's new ring found in the same scan as the
+    // old one must come after it.
+    qsort(cand, nc, sizeof *cand, coll_cand_cmp);
+    int attached = 0;
+    for (size_t i = 0; i < nc; i++) {
+        ht_coll_src_t *s = src_new_ring(&cand[i].ring);
+        if (!s) {
+            ht_ring_unmap(&cand[i].ring);
+            free(cand[i].path);
+            continue;
+        }
+        s->path = cand[i].path;
+        if (src_attach(c, s) < 0) {
+            src_release(c, s);
+            continue;
+        }
+        attached++;
+    }
+    return attached;
+}
+
+/* Record mode: has this traced pid ended? Our own children stay until
+ * record has reaped them, so their EXIT carries the real status. */
+static bool
+coll_proc_gone(ht_coll_t *c, coll_proc_t *p, uint64_t now)
+{
+    pid_t zppid;
+    int ps = coll_pid_state(p->pid, &zppid);
+    if (ps == PID_GONE)
+        return true;
+    if (ps == PID_ZOMBIE && (coll_has_exit(c, p->pid) || zppid != getpid()))
+        return true;
+    if (p->src && p->src->is_ring &&
+        atomic_load(&p->src->ring.hdr->state) == HT_RING_STATE_EXITED) {
+        if (!p->exited_since)
+            p->exited_since = now;
+        else if (now - p->exited_since > COLL_EXITED_GRACE_NS)
+            return true;
+    }
+    return false;
+}
+
+long
+ht_coll_poll(ht_coll_t *c)
+{
+    long n = 0;
+    uint64_t now = coll_now();
+    for (coll_proc_t *p = c->procs; p; p = p->next) {
+        if (p->state == PROC_WAIT_FORK) {
+            // Keep the child's producers from declaring us dead while its
+            // records wait for the parent's FORK.
+            if (p->src && p->src->is_ring)
+                atomic_fetch_add(&p->src->ring.hdr->heartbeat, 1);
+            coll_proc_t *par = coll_proc_find(c, p->ppid);
+            if (now - p->wait_since > COLL_FORK_WAIT_NS || !par || par == p)
+                proc_start(p);
+            else
+                continue;
+        }
+        if (p->state != PROC_ACTIVE)
+            continue;
+        if (p->src)
+            n += src_consume(c, p->src);
+        if (p->state != PROC_ACTIVE)
+            continue;
+        now = coll_now();
+        if (c->o.snapshot_interval_ns && now - p->snap_last_ns >= c->o.snapshot_interval_ns)
+            proc_snapshot(p, HT_TF_SNAP_INTERVAL);
+        else if (p->seg_open && (size_t)(p->enc.p - p->buf) > p->kf_len &&
+                 now - p->seg_born >= c->o.seg_age_ns) {
+            proc_seg_end(p, true);
+            proc_seg_begin(p, 0, HT_TF_SNAP_SEGMENT);
+        }
+        if (!c->self_mode && now - p->last_liveness >= COLL_LIVENESS_NS) {
+            p->last_liveness = now;
+            if (coll_proc_gone(c, p, now)) {
+                if (p->src)
+                    src_drain(c, p->src);
+                proc_finish(p, false);
+            }
+        }
+    }
+    for (coll_pending_t **pp = &c->pending; *pp;) {
+        coll_pending_t *pe = *pp;
+        if (now - pe->since > COLL_PENDING_TTL_NS) {
+            *pp = pe->next;
+            coll_live_free(&pe->live);
+            free(pe);
+        } else {
+            pp = &pe->next;
+        }
+    }
+    return n;
+}
+
+size_t
+ht_coll_nactive(const ht_coll_t *c)
+{
+    size_t n = 0;
+    for (const coll_proc_t *p = c->procs; p; p = p->next)
+        n += p->state != PROC_DONE;
+    return n;
+}
+
+size_t
+ht_coll_npending(const ht_coll_t *c)
+{
+    size_t n = 0;
+    for (const coll_seen_t *s = c->seen; s; s = s->next)
+        n += !s->done;
+    return n;
+}
+
+size_t
+ht_coll_nprocs(const ht_coll_t *c)
+{
+    return c->nprocs;
+}
+
+void
+ht_coll_get_stats(const ht_coll_t *c, ht_coll_stats_t *st)
+{
+    *st = c->st;
+    // Open files count what they wrote so far; rings their counters.
+    for (const coll_proc_t *p = c->procs; p; p = p->next) {
+        if (p->w)
+            st->bytes += ht_tfw_bytes_written(p->w);
+        st->lost += p->lost[0];
+        st->waits += p->lost[1];
+        st->wait_ns += p->lost[2];
+    }
+}
+
+const char *
+ht_coll_main_path(const ht_coll_t *c)
+{
+    return c->main_path;
+}
+
+/* ---- test seam ---- */
+
+int
+ht_coll_src_open(ht_coll_t *c, const ht_coll_src_info_t *info, ht_coll_stack_fn fn, void *ctx,
+                 ht_coll_src_t **out)
+{
+    *out = NULL;
+    ht_coll_src_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    s->info = *info;
+    s->stack_fn = fn;
+    s->stack_ctx = ctx;
+    int rc = src_attach(c, s);
+    if (rc < 0) {
+        src_free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int
+ht_coll_src_feed(ht_coll_t *c, ht_coll_src_t *s, const ht_tf_rec_t *rec)
+{
+    coll_proc_t *p = s->proc;
+    if (p && p->state == PROC_WAIT_FORK) {
+        // Without a ring there is nowhere to leave records waiting: the
+        // caller feeds the parent's FORK first.
+        proc_start(p);
+    }
+    if (p && p->state == PROC_ACTIVE)
+        proc_record(p, s, rec);
+    return 0;
+}
+
+void
+ht_coll_src_close(ht_coll_t *c, ht_coll_src_t *s)
+{
+    coll_proc_t *p = s->proc;
+    if (p && p->src == s && p->state != PROC_DONE)
+        proc_finish(p, false); // releases s
+    else
+        src_release(c, s);
+}
+
+/* ---- in-process mode ---- */
+
+static struct {
+    pthread_t th;
+    ht_coll_t *c;
+    ht_coll_src_t *src;
+    _Atomic int stop;
+    pid_t owner;
+    bool running;
+} coll_thr;
+
+static void *
+coll_thread_main(void *arg)
+{
+    ht_coll_t *c = arg;
+    struct timespec ts = {0, 5 * 1000 * 1000};
+    while (!atomic_load(&coll_thr.stop)) {
+        if (ht_coll_poll(c) == 0)
+            nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+static uint64_t
+coll_env_size(const char *name)
+{
+    uint64_t v = 0;
+    const char *s = getenv(name);
+    if (s && *s && ht_coll_parse_size(s, &v) < 0) {
+        coll_say("ignoring ", name, "='", s, "': not a size", NULL);
+        v = 0;
+    }
+    return v;
+}
+
+int
+ht_coll_thread_start(ht_ring_t *ring, const char *output_path)
+{
+    if (coll_thr.running && coll_thr.owner == getpid())
+        return -EBUSY;
+    // In a forked child the parent's collector thread does not exist and
+    // its state may be mid-update: abandon it (leak), never touch it.
+    memset(&coll_thr, 0, sizeof coll_thr);
+    ht_coll_opts_t o;
+    ht_coll_opts_default(&o);
+    o.output = output_path;
+    o.max_size = coll_env_size("HEAPTRACE_MAX_SIZE");
+    o.snapshot_interval_ns = coll_env_size("HEAPTRACE_SNAPSHOT_INTERVAL") * NS;
+    o.snapshot_every = coll_env_size("HEAPTRACE_SNAPSHOT_EVERY");
+    o.snapshot_prefix = getenv("HEAPTRACE_SNAPSHOT_PREFIX");
+    ht_coll_t *c;
+    int rc = ht_coll_create(&c, &o);
+    if (rc < 0)
+        return rc;
+    c->self_mode = true;
+    ht_coll_src_t *s = src_new_ring(ring);
+    if (!s) {
+        ht_coll_destroy(c);
+        return -ENOMEM;
+    }
+    s->info.pid = getpid();
+    if ((rc = src_attach(c, s)) < 0) {
+        src_free(s);
+        ht_coll_destroy(c);
+        return rc;
+    }
+    if (s->proc && s->proc->state == PROC_WAIT_FORK)
+        proc_start(s->proc); // our own parent's trace is not ours to wait for
+    if (!s->proc || !s->proc->w) {
+        rc = c->st.write_error ? c->st.write_error : -EIO;
+        ht_coll_destroy(c);
+        return rc;
+    }
+    // The thread must not take the program's signals.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = -pthread_create(&coll_thr.th, NULL, coll_thread_main, c);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc < 0) {
+        ht_coll_destroy(c);
+        return rc;
+    }
+    coll_thr.c = c;
+    coll_thr.src = s;
+    coll_thr.owner = getpid();
+    coll_thr.running = true;
+    return 0;
+}
+
+void
+ht_coll_thread_stop(void)
+{
+    if (!coll_thr.running || coll_thr.owner != getpid())
+        return;
+    atomic_store(&coll_thr.stop, 1);
+    pthread_join(coll_thr.th, NULL);
+    coll_thr.running = false;
+    ht_coll_t *c = coll_thr.c;
+    coll_thr.c = NULL;
+    // The ring belongs to the shim: drain it but leave it mapped.
+    ht_coll_src_t *s = coll_thr.src;
+    if (s && s->proc) {
+        src_drain(c, s);
+        coll_proc_t *p = s->proc;
+        s->is_ring = false; // src_free must not unmap the shim's ring
+        ht_ring_consumer_fini(&s->cons);
+        proc_finish(p, true);
+    }
+    ht_coll_destroy(c);
+}

@@ -1,0 +1,544 @@
+/* tests/unit/test_collector.c -- the collector's segments: keyframes equal
+ * the replayed state at every boundary, stacks defined before use in each
+ * segment, snapshots, fork inheritance, exec, exit status. Records are fed
+ * through the test seam (no ring, no shim). */
+#include "libheaptrace/collector.h"
+
+#include "formats/trace.h"
+#include "formats/tracefile.h"
+
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define PBASE 0x100000ull
+#define NPTR 20000
+
+static char dir[64], out[128];
+
+static void
+co_setup(void)
+{
+    strcpy(dir, "/tmp/ht-colltest.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(out, sizeof out, "%s/t.htr", dir);
+}
+
+static void
+co_teardown(void)
+{
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    (void)!system(cmd);
+}
+
+/* Test stacks: id -> 1..5 frames derived from the id. */
+static uint64_t fake_frames[8];
+static const uint64_t *
+fake_stack(void *ctx, uint64_t id, uint32_t *n)
+{
+    (void)ctx;
+    if (id == 0 || id > 1000)
+        return NULL;
+    *n = 1 + (uint32_t)(id % 5);
+    for (uint32_t i = 0; i < *n; i++)
+        fake_frames[i] = 0x400000 + id * 64 + i * 8;
+    return fake_frames;
+}
+
+static ht_tf_rec_t
+rec(uint8_t kind, uint64_t tid, uint64_t ts)
+{
+    ht_tf_rec_t r;
+    memset(&r, 0, sizeof r);
+    r.kind = kind;
+    r.tid = tid;
+    r.ts = ts;
+    r.weight = HT_TF_WEIGHT_ONE;
+    return r;
+}
+
+/* ---- trace checker: replays a file and checks every keyframe ---- */
+
+typedef struct live_s {
+    uint64_t size, stack, flags;
+    int on;
+} live_t;
+
+typedef struct summary_s {
+    size_t nsegs, allocs, frees, forks, snapshots, memstats, processes;
+    uint64_t snap_reason[32];
+    int exit_seen;
+    uint64_t exit_how, exit_code;
+    uint64_t first_kf_nlive, first_kf_inherited;
+    uint64_t last_kf_nlive;
+    uint64_t proc_flags_last;
+    int exec_seen;
+    uint64_t seg_pid;
+} summary_t;
+
+static live_t state[NPTR], kf[NPTR];
+
+static size_t
+idx(uint64_t ptr)
+{
+    ck_assert_uint_ge(ptr, PBASE);
+    size_t i = (size_t)((ptr - PBASE) / 16);
+    ck_assert_uint_lt(i, NPTR);
+    return i;
+}
+
+static void
+check_trace(const char *path, summary_t *sm)
+{
+    memset(sm, 0, sizeof *sm);
+    memset(state, 0, sizeof state);
+    char err[256];
+    ht_tfr_t *r;
+    ck_assert_msg(ht_tfr_open(&r, path, err, sizeof err) == 0, "%s", err);
+    ck_assert_uint_eq(ht_tfr_skipped_segs(r), 0);
+    sm->nsegs = ht_tfr_nsegs(r);
+    ht_tf_dec_t *d = malloc(sizeof *d);
+    static char defined[1100];
+    for (size_t i = 0; i < sm->nsegs; i++) {
+        const ht_tfr_seg_t *sg = ht_tfr_seg(r, i);
+        // No gaps in an unbounded file (a snapshot file's one segment keeps
+        // the number it has in the trace).
+        ck_assert_uint_eq(sg->seq, ht_tfr_seg(r, 0)->seq + i);
+        sm->seg_pid = sg->pid;
+        const uint8_t *raw;
+        size_t len;
+        ck_assert_int_eq(ht_tfr_load(r, i, &raw, &len, err, sizeof err), 0);
+        ht_tf_dec_init(d, raw, len);
+        ht_tf_rec_t x;
+        memset(defined, 0, sizeof defined);
+        memset(kf, 0, sizeof kf);
+        int in_kf = 0, nrec = 0, batch = 0, exec_here = 0;
+        uint64_t nlive = 0, snapshot = 0;
+        int rc;
+        while ((rc = ht_tf_dec_next(d, &x)) == 1) {
+            if (nrec++ == 0) {
+                ck_assert_int_eq(x.kind, HT_TF_KEYFRAME);
+                ck_assert_uint_eq(x.seq, sg->seq);
+                in_kf = 1;
+                snapshot = x.snapshot;
+                if (x.snapshot) {
+                    if (i == 0) // a snapshot file starts at its own number
+                        sm->snapshots = x.snapshot - 1;
+                    ck_assert_uint_eq(x.snapshot, sm->snapshots + 1);
+                    sm->snap_reason[sm->snapshots++ & 31] = x.reason;
+                }
+                continue;
+            }
+            ck_assert_int_ne(x.kind, HT_TF_KEYFRAME);
+            switch (x.kind) {
+            case HT_TF_STACK:
+                ck_assert_uint_lt(x.id, sizeof defined);
+                ck_assert_uint_ge(x.nframes, 1);
+                defined[x.id] = 1;
+                break;
+            case HT_TF_LIVE: {
+                ck_assert(in_kf);
+                ck_assert(x.stack == 0 || defined[x.stack]);
+                size_t k = idx(x.ptr);
+                ck_assert(!kf[k].on);
+                kf[k] = (live_t){x.size, x.stack, x.flags, 1};
+                nlive++;
+                sm->first_kf_inherited += i == 0 && (x.flags & HT_TF_LIVE_INHERITED);
+                break;
+            }
+            case HT_TF_KEYFRAME_END:
+                ck_assert(in_kf);
+                ck_assert_uint_eq(x.nlive, nlive);
+                in_kf = 0;
+                if (i == 0 || exec_here) {
+                    // exec replaced the image: its keyframe starts afresh
+                    if (i == 0)
+                        sm->first_kf_nlive = nlive;
+                    memcpy(state, kf, sizeof state);
+                } else {
+                    // The heart of self-containment: the keyframe is
+                    // exactly what replaying everything before it gives.
+                    for (size_t k = 0; k < NPTR; k++) {
+                        ck_assert_int_eq(kf[k].on, state[k].on);
+                        if (kf[k].on) {
+                            ck_assert_uint_eq(kf[k].size, state[k].size);
+                            ck_assert_uint_eq(kf[k].stack, state[k].stack);
+                        }
+                    }
+                }
+                sm->last_kf_nlive = nlive;
+                break;
+            case HT_TF_PROCESS:
+                sm->processes++;
+                if (in_kf && i > 0 && (x.flags & HT_TF_PROC_EXEC) &&
+                    !(sm->proc_flags_last & HT_TF_PROC_EXEC))
+                    exec_here = 1;
+                sm->proc_flags_last = x.flags;
+                if (x.flags & HT_TF_PROC_EXEC)
+                    sm->exec_seen = 1;
+                break;
+            case HT_TF_BATCH:
+                ck_assert(!in_kf);
+                batch = 1;
+                break;
+            case HT_TF_ALLOC:
+            case HT_TF_ALLOC_W: {
+                ck_assert(!in_kf && batch);
+                ck_assert_msg(x.stack == 0 || defined[x.stack], "stack %llu used before defined",
+                              (unsigned long long)x.stack);
+                size_t k = idx(x.ptr);
+                state[k] = (live_t){x.size, x.stack, 0, 1};
+                sm->allocs++;
+                break;
+            }
+            case HT_TF_FREE:
+                ck_assert(!in_kf && batch);
+                if (x.ptr >= PBASE && x.ptr < PBASE + NPTR * 16)
+                    state[idx(x.ptr)].on = 0;
+                sm->frees++;
+                break;
+            case HT_TF_FORK:
+                sm->forks++;
+                break;
+            case HT_TF_MEMSTAT:
+                ck_assert(!in_kf && batch);
+                ck_assert_uint_gt(x.rss, 0);
+                sm->memstats++;
+                break;
+            case HT_TF_EXIT:
+                ck_assert_uint_eq(snapshot, sm->snapshots);
+                ck_assert_uint_eq(i, sm->nsegs - 1); // the last segment
+                sm->exit_seen = 1;
+                sm->exit_how = x.how;
+                sm->exit_code = x.code;
+                break;
+            default:
+                break;
+            }
+        }
+        ck_assert_int_eq(rc, 0);
+        ck_assert(!in_kf);
+    }
+    free(d);
+    ht_tfr_close(r);
+}
+
+static ht_coll_t *
+mk(uint64_t seg_raw_max)
+{
+    ht_coll_opts_t o;
+    ht_coll_opts_default(&o);
+    o.output = out;
+    o.seg_raw_max = seg_raw_max;
+    o.quiet = true;
+    ht_coll_t *c;
+    ck_assert_int_eq(ht_coll_create(&c, &o), 0);
+    return c;
+}
+
+static ht_coll_src_t *
+src(ht_coll_t *c, pid_t pid, pid_t ppid, uint32_t flags)
+{
+    ht_coll_src_info_t in = {.pid = pid, .ppid = ppid, .flags = flags, .max_depth = 64,
+                             .sample_rate = 0};
+    ht_coll_src_t *s;
+    ck_assert_int_eq(ht_coll_src_open(c, &in, fake_stack, NULL, &s), 0);
+    return s;
+}
+
+/* Pseudo-random churn: allocs and frees over NPTR slots. */
+static void
+churn(ht_coll_t *c, ht_coll_src_t *s, unsigned n, unsigned seed, uint64_t *ts, size_t *allocs,
+      size_t *frees)
+{
+    static int live[NPTR];
+    uint64_t x = seed * 2654435761u + 1;
+    for (unsigned i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        size_t k = (size_t)(x % 2000); // stay in a small window: many frees hit
+        uint64_t tid = 100 + (x >> 40) % 4;
+        ht_tf_rec_t r = rec(live[k] ? HT_TF_FREE : HT_TF_ALLOC, tid, (*ts)++);
+        r.ptr = PBASE + k * 16;
+        if (!live[k]) {
+            r.size = 1 + (x >> 20) % 5000;
+            r.stack = 1 + (x >> 33) % 200;
+            (*allocs)++;
+        } else {
+            (*frees)++;
+        }
+        live[k] = !live[k];
+        ck_assert_int_eq(ht_coll_src_feed(c, s, &r), 0);
+    }
+}
+
+START_TEST(test_segments_self_contained)
+{
+    // Tiny segments: dozens of boundaries, each keyframe checked against
+    // the replay of everything before it.
+    ht_coll_t *c = mk(8 << 10);
+    ht_coll_src_t *s = src(c, getpid(), getppid(), HT_TF_PROC_ALL);
+    uint64_t ts = 1000;
+    ht_tf_rec_t r = rec(HT_TF_THREAD, 100, ts++);
+    r.str = (const uint8_t *)"main";
+    r.str_len = 4;
+    ht_coll_src_feed(c, s, &r);
+    r = rec(HT_TF_MODULE, 100, ts++);
+    r.id = 1;
+    r.bias = 0x400000;
+    r.str = (const uint8_t *)"/bin/x";
+    r.str_len = 6;
+    ht_coll_src_feed(c, s, &r);
+    size_t allocs = 0, frees = 0;
+    churn(c, s, 30000, 1, &ts, &allocs, &frees);
+    r = rec(HT_TF_SNAPSHOT_REQ, 100, ts++);
+    ht_coll_src_feed(c, s, &r);
+    churn(c, s, 3000, 2, &ts, &allocs, &frees);
+    ht_coll_note_exit(c, getpid(), 3 << 8); // exit(3)
+    ht_coll_src_close(c, s);
+    ht_coll_stats_t st;
+    ht_coll_get_stats(c, &st);
+    ck_assert_int_eq(st.write_error, 0);
+    ck_assert_uint_eq(st.files, 1);
+    ht_coll_destroy(c);
+
+    summary_t sm;
+    check_trace(out, &sm);
+    ck_assert_uint_gt(sm.nsegs, 10);
+    ck_assert_uint_eq(sm.allocs, allocs);
+    ck_assert_uint_eq(sm.frees, frees);
+    ck_assert_uint_eq(sm.snapshots, 2);
+    ck_assert_uint_eq(sm.snap_reason[0], HT_TF_SNAP_API);
+    ck_assert_uint_eq(sm.snap_reason[1], HT_TF_SNAP_EXIT);
+    ck_assert(sm.exit_seen);
+    ck_assert_uint_eq(sm.exit_how, HT_TF_EXIT_STATUS);
+    ck_assert_uint_eq(sm.exit_code, 3);
+    ck_assert_uint_eq(sm.seg_pid, (uint64_t)getpid());
+    // Every boundary closes with MEMSTAT (this process's smaps is readable).
+    ck_assert_uint_ge(sm.memstats, sm.nsegs - 2);
+    ck_assert_uint_gt(sm.last_kf_nlive, 100);
+}
+END_TEST
+
+START_TEST(test_fork_inherits_live_set)
+{
+    ht_coll_t *c = mk(0);
+    pid_t ppid = getpid(), cpid = 0x3ffff0;
+    ht_coll_set_main_pid(c, ppid);
+    ht_coll_src_t *ps = src(c, ppid, getppid(), HT_TF_PROC_ALL);
+    uint64_t ts = 1;
+    for (int i = 0; i < 10; i++) {
+        ht_tf_rec_t r = rec(HT_TF_ALLOC, 7, ts++);
+        r.ptr = PBASE + (uint64_t)i * 16;
+        r.size = 100 + (uint64_t)i;
+        r.stack = 1 + (uint64_t)i;
+        ht_coll_src_feed(c, ps, &r);
+    }
+    ht_tf_rec_t r = rec(HT_TF_FREE, 7, ts++);
+    r.ptr = PBASE;
+    ht_coll_src_feed(c, ps, &r);
+    // The child's ring shows up before the parent's FORK was read: its
+    // start must wait for the inherited live set.
+    ht_coll_src_t *cs = src(c, cpid, ppid, HT_TF_PROC_ALL | HT_TF_PROC_FORKED);
+    ck_assert_uint_eq(ht_coll_nactive(c), 2);
+    r = rec(HT_TF_FORK, 7, ts++);
+    r.child = (uint64_t)cpid;
+    ht_coll_src_feed(c, ps, &r);
+    // Child frees one inherited block and allocates its own.
+    r = rec(HT_TF_FREE, 8, ts++);
+    r.ptr = PBASE + 16;
+    ht_coll_src_feed(c, cs, &r);
+    r = rec(HT_TF_ALLOC, 8, ts++);
+    r.ptr = PBASE + 16 * 100;
+    r.size = 5;
+    r.stack = 3;
+    ht_coll_src_feed(c, cs, &r);
+    // Parent goes on allocating after the fork: not the child's.
+    r = rec(HT_TF_ALLOC, 7, ts++);
+    r.ptr = PBASE + 16 * 200;
+    r.size = 6;
+    r.stack = 4;
+    ht_coll_src_feed(c, ps, &r);
+    ht_coll_note_exit(c, cpid, SIGKILL); // killed by SIGKILL
+    ht_coll_src_close(c, cs);
+    ht_coll_src_close(c, ps);
+    ck_assert_uint_eq(ht_coll_nactive(c), 0);
+    ht_coll_destroy(c);
+
+    summary_t sm;
+    check_trace(out, &sm);
+    ck_assert_uint_eq(sm.allocs, 11);
+    ck_assert_uint_eq(sm.frees, 1);
+    ck_assert_uint_eq(sm.forks, 1);
+    ck_assert_uint_eq(sm.last_kf_nlive, 10);
+    ck_assert_uint_eq(sm.exit_how, HT_TF_EXIT_UNKNOWN);
+
+    char cpath[160];
+    snprintf(cpath, sizeof cpath, "%s.%d", out, (int)cpid);
+    check_trace(cpath, &sm);
+    ck_assert_uint_eq(sm.seg_pid, (uint64_t)cpid);
+    ck_assert_uint_eq(sm.first_kf_nlive, 9);
+    ck_assert_uint_eq(sm.first_kf_inherited, 9);
+    ck_assert_uint_eq(sm.allocs, 1);
+    ck_assert_uint_eq(sm.frees, 1);
+    ck_assert_uint_eq(sm.last_kf_nlive, 9); // 9 inherited - 1 freed + 1 own
+    ck_assert(sm.exit_seen);
+    ck_assert_uint_eq(sm.exit_how, HT_TF_EXIT_SIGNAL);
+    ck_assert_uint_eq(sm.exit_code, SIGKILL);
+    ck_assert_uint_eq(sm.proc_flags_last & HT_TF_PROC_FORKED, HT_TF_PROC_FORKED);
+}
+END_TEST
+
+START_TEST(test_exec_continues_file)
+{
+    ht_coll_t *c = mk(0);
+    pid_t pid = getpid();
+    ht_coll_src_t *s1 = src(c, pid, getppid(), HT_TF_PROC_ALL);
+    uint64_t ts = 1;
+    for (int i = 0; i < 5; i++) {
+        ht_tf_rec_t r = rec(HT_TF_ALLOC, 7, ts++);
+        r.ptr = PBASE + (uint64_t)i * 16;
+        r.size = 10;
+        r.stack = 2;
+        ht_coll_src_feed(c, s1, &r);
+    }
+    // exec: same pid, new image
+    ht_coll_src_t *s2 = src(c, pid, getppid(), HT_TF_PROC_ALL);
+    ck_assert_uint_eq(ht_coll_nactive(c), 1);
+    ht_tf_rec_t r = rec(HT_TF_ALLOC, 7, ts++);
+    r.ptr = PBASE + 16 * 50;
+    r.size = 10;
+    r.stack = 2;
+    ht_coll_src_feed(c, s2, &r);
+    ht_coll_src_close(c, s2);
+    ht_coll_destroy(c);
+    summary_t sm;
+    check_trace(out, &sm);
+    ck_assert(sm.exec_seen);
+    ck_assert_uint_eq(sm.allocs, 6);
+    // The old image's heap went away with it: not a leak of the new one.
+    ck_assert_uint_eq(sm.last_kf_nlive, 1);
+    struct stat st;
+    char p2[160];
+    snprintf(p2, sizeof p2, "%s.%d", out, (int)pid);
+    ck_assert_int_ne(stat(p2, &st), 0);
+}
+END_TEST
+
+START_TEST(test_snapshot_files_and_bytes_trigger)
+{
+    char prefix[160];
+    snprintf(prefix, sizeof prefix, "%s/snap", dir);
+    ht_coll_opts_t o;
+    ht_coll_opts_default(&o);
+    o.output = out;
+    o.quiet = true;
+    o.snapshot_prefix = prefix;
+    o.snapshot_every = 100000; // bytes of allocation
+    ht_coll_t *c;
+    ck_assert_int_eq(ht_coll_create(&c, &o), 0);
+    ht_coll_src_t *s = src(c, getpid(), getppid(), HT_TF_PROC_ALL);
+    uint64_t ts = 1;
+    // 50 x 10000 bytes, never freed: a snapshot every 10 allocations.
+    for (int i = 0; i < 50; i++) {
+        ht_tf_rec_t r = rec(HT_TF_ALLOC, 7, ts++);
+        r.ptr = PBASE + (uint64_t)i * 16;
+        r.size = 10000;
+        r.stack = 9;
+        ht_coll_src_feed(c, s, &r);
+    }
+    ht_coll_src_close(c, s);
+    ht_coll_destroy(c);
+    summary_t sm;
+    check_trace(out, &sm);
+    ck_assert_uint_eq(sm.snapshots, 6); // 5 by bytes + exit
+    for (int i = 0; i < 5; i++)
+        ck_assert_uint_eq(sm.snap_reason[i], HT_TF_SNAP_BYTES);
+    ck_assert_uint_eq(sm.snap_reason[5], HT_TF_SNAP_EXIT);
+    // P.N: one-segment traces; snapshot N holds the heap at that moment.
+    for (int n = 0; n < 6; n++) {
+        char p[200];
+        snprintf(p, sizeof p, "%s.%d", prefix, n);
+        check_trace(p, &sm);
+        ck_assert_uint_eq(sm.nsegs, 1);
+        ck_assert_uint_eq(sm.snapshots, (unsigned)n + 1);
+        ck_assert_uint_eq(sm.last_kf_nlive, n < 5 ? 10u * (unsigned)(n + 1) : 50u);
+        if (n < 5)
+            ck_assert_uint_eq(sm.memstats, 1);
+        else
+            ck_assert(sm.exit_seen);
+    }
+    char p[200];
+    snprintf(p, sizeof p, "%s.6", prefix);
+    ck_assert_int_ne(access(p, F_OK), 0);
+}
+END_TEST
+
+START_TEST(test_output_exists_is_reported)
+{
+    FILE *f = fopen(out, "w");
+    fputs("precious", f);
+    fclose(f);
+    ht_coll_t *c = mk(0);
+    ht_coll_src_t *s = src(c, getpid(), getppid(), 0);
+    ht_tf_rec_t r = rec(HT_TF_ALLOC, 7, 1);
+    r.ptr = PBASE;
+    r.size = 1;
+    ht_coll_src_feed(c, s, &r);
+    ht_coll_src_close(c, s);
+    ht_coll_stats_t st;
+    ht_coll_get_stats(c, &st);
+    ck_assert_int_eq(st.write_error, -EEXIST);
+    ht_coll_destroy(c);
+    char buf[16] = "";
+    f = fopen(out, "r");
+    ck_assert_ptr_nonnull(fgets(buf, sizeof buf, f));
+    fclose(f);
+    ck_assert_str_eq(buf, "precious");
+}
+END_TEST
+
+START_TEST(test_parse_size)
+{
+    uint64_t v;
+    ck_assert_int_eq(ht_coll_parse_size("123", &v), 0);
+    ck_assert_uint_eq(v, 123);
+    ck_assert_int_eq(ht_coll_parse_size("64K", &v), 0);
+    ck_assert_uint_eq(v, 65536);
+    ck_assert_int_eq(ht_coll_parse_size("8M", &v), 0);
+    ck_assert_uint_eq(v, 8u << 20);
+    ck_assert_int_eq(ht_coll_parse_size("2GiB", &v), 0);
+    ck_assert_uint_eq(v, 2ull << 30);
+    ck_assert_int_eq(ht_coll_parse_size("", &v), -EINVAL);
+    ck_assert_int_eq(ht_coll_parse_size("-1", &v), -EINVAL);
+    ck_assert_int_eq(ht_coll_parse_size("12Q", &v), -EINVAL);
+    ck_assert_int_eq(ht_coll_parse_size("K", &v), -EINVAL);
+    ck_assert_int_eq(ht_coll_parse_size("99999999999999999999", &v), -EINVAL);
+    ck_assert_int_eq(ht_coll_parse_size("17179869184G", &v), -EINVAL);
+}
+END_TEST
+
+Suite *
+suite_collector(void)
+{
+    Suite *s = suite_create("collector");
+    TCase *tc = tcase_create("segments");
+    tcase_add_checked_fixture(tc, co_setup, co_teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_segments_self_contained);
+    tcase_add_test(tc, test_fork_inherits_live_set);
+    tcase_add_test(tc, test_exec_continues_file);
+    tcase_add_test(tc, test_snapshot_files_and_bytes_trigger);
+    tcase_add_test(tc, test_output_exists_is_reported);
+    tcase_add_test(tc, test_parse_size);
+    suite_add_tcase(s, tc);
+    return s;
+}

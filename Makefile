@@ -15,7 +15,7 @@ BASEFLAGS := -std=c11 -D_GNU_SOURCE -I. -MMD -MP $(WARN) \
 SHIMFLAGS := -fPIC -fvisibility=hidden -ftls-model=initial-exec -fno-omit-frame-pointer
 PKGS_SHIM := libunwind libzstd zlib
 PKGS_HOST := libzstd zlib libelf
-LIBS_SHIM  = $(shell pkg-config --libs $(PKGS_SHIM) 2>/dev/null) -ldl -lpthread
+LIBS_SHIM  = $(shell pkg-config --libs $(PKGS_SHIM) 2>/dev/null) -ldl -lpthread -lm
 LIBS_HOST  = $(shell pkg-config --libs $(PKGS_HOST) 2>/dev/null) -ldwarf -lstdc++ -lm -lpthread
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 

@@ -1,0 +1,61 @@
+/*
+ * libheaptrace/live.h -- which pointers did we record? (prefix ht_live_)
+ *
+ * Two parts, both mmap'd once at init and never resized:
+ *  - an address filter: one 16-bit counter per 4 KiB page (direct-mapped
+ *    by page number, so neighbouring pages share cache lines): how many
+ *    recorded, still-live pointers start in pages mapping to it. A zero
+ *    answers "never recorded" in one load -- the cost of free() for the
+ *    vast majority of pointers in sampled mode.
+ *  - an open-addressing table of recorded live pointers with their sizes,
+ *    lock-free: insert claims an EMPTY or TOMBSTONE slot by CAS, remove
+ *    CASes the key to TOMBSTONE. A key is in the table at most once
+ *    because a program cannot hold the same address twice, and its free
+ *    happens after its malloc returned (the program's own ordering).
+ *    Slots never return to EMPTY, so probes are bounded (HT_LIVE_MAX_PROBE):
+ *    an insert that finds no room fails, and the caller must then not
+ *    record that allocation (nor, consequently, its free).
+ *
+ * Before ht_live_init the filter is a static all-zero counter, so every
+ * lookup says "never recorded" without a NULL check on the fast path.
+ */
+#ifndef HT_LIBHEAPTRACE_LIVE_H
+#define HT_LIBHEAPTRACE_LIVE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HT_LIVE_MAX_PROBE 64
+#define HT_LIVE_FILTER_LG 21 /* 2M pages = 8 GiB of address space per wrap, 4 MiB */
+
+extern _Atomic uint16_t *ht_live_filter;
+extern uintptr_t ht_live_filter_mask;
+
+/* Map the filter and a table of 2^lg_slots entries. 0 or -errno. [init] */
+int ht_live_init(unsigned lg_slots);
+/* Unmap (tests only; the shim keeps its table for the process's life). */
+void ht_live_fini(void);
+
+/* Might p be a recorded live pointer? false means certainly not.
+ * [as-safe] [no-alloc], one load. */
+static inline bool
+ht_live_maybe(const void *p)
+{
+    return atomic_load_explicit(&ht_live_filter[((uintptr_t)p >> 12) & ht_live_filter_mask],
+                                memory_order_relaxed) != 0;
+}
+
+/* Record p (size bytes) as live. 0, or -ENOSPC when no slot is free within
+ * the probe bound (counted in ht_live_stats). [as-safe] [no-alloc] */
+int ht_live_insert(const void *p, uint64_t size);
+/* Remove p; true (and *size) if it was there. [as-safe] [no-alloc] */
+bool ht_live_remove(const void *p, uint64_t *size);
+
+typedef struct ht_live_stats_s {
+    uint64_t inserts, removes, insert_failures, live;
+} ht_live_stats_t;
+void ht_live_stats(ht_live_stats_t *st);
+
+#endif /* HT_LIBHEAPTRACE_LIVE_H */

@@ -1,0 +1,523 @@
+/*
+ * libheaptrace/rec.c -- the recorder's slow paths (contract: rec.h).
+ *
+ * Everything here runs inside someone else's malloc: no malloc of our own
+ * (the guard makes any that libunwind or the loader does pass through),
+ * no stdio, errno preserved, and every failure degrades to "not recorded".
+ */
+#include "libheaptrace/rec.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+#include "libheaptrace/log.h"
+#include "libheaptrace/modules.h"
+#include "libheaptrace/sample.h"
+
+HT_TLS ht_rec_tls_t ht_rec_tls;
+_Atomic int ht_rec_state = HT_REC_PENDING;
+
+/* Frames below the caller of the interposed function: the slow path, the
+ * inline fast path (if not inlined) and the interposer itself. */
+#define REC_SKIP_MAX 16
+
+static ht_ring_t *rec_ring;
+static uint64_t rec_rate;   /* 0: every allocation */
+static uint32_t rec_depth;
+/* Bumped by every ht_rec_start: a thread whose gen differs sets itself up
+ * again (new ring, or a forked child). */
+static _Atomic uint64_t rec_gen;
+static _Atomic uint64_t rec_mod_check_ts;
+static pthread_key_t rec_key;
+static int rec_key_ok;
+
+/* Registry of live threads' TLS, so that exit can write everyone's
+ * totals. A reader marks a slot busy (low bit) while it reads, and a
+ * thread leaving waits for that before its TLS can go away. */
+static _Atomic uintptr_t rec_threads[HT_REC_MAX_THREADS];
+
+/* ------------------------------------------------------------------ */
+
+static void
+rec_thread_register(ht_rec_tls_t *t)
+{
+    for (uint32_t i = 0; i < HT_REC_MAX_THREADS; i++) {
+        uintptr_t z = 0;
+        if (atomic_load_explicit(&rec_threads[i], memory_order_relaxed) == 0 &&
+            atomic_compare_exchange_strong_explicit(&rec_threads[i], &z, (uintptr_t)t,
+                                                    memory_order_release,
+                                                    memory_order_relaxed)) {
+            t->registered = 1;
+            return;
+        }
+    }
+}
+
+static void
+rec_thread_unregister(ht_rec_tls_t *t)
+{
+    if (!t->registered)
+        return;
+    for (uint32_t i = 0; i < HT_REC_MAX_THREADS; i++) {
+        for (;;) {
+            uintptr_t v = atomic_load_explicit(&rec_threads[i], memory_order_acquire);
+            if ((v & ~(uintptr_t)1) != (uintptr_t)t)
+                break;
+            if (v & 1) { // exit is reading our totals right now
+                ht_cpu_relax();
+                continue;
+            }
+            if (atomic_compare_exchange_weak_explicit(&rec_threads[i], &v, 0,
+                                                      memory_order_acq_rel,
+                                                      memory_order_relaxed)) {
+                t->registered = 0;
+                return;
+            }
+        }
+    }
+}
+
+static inline int
+rec_put_ok(ht_ring_writer_t *w, size_t need, uint64_t ts)
+{
+    return ht_ring_writer_reserve(rec_ring, w, need, ts) == 0;
+}
+
+static void
+rec_put_totals(ht_rec_tls_t *t, uint64_t ts, uint32_t tid, const ht_rec_tls_t *of)
+{
+    if (!rec_put_ok(&t->w, HT_TF_MAX_FIXED_REC, ts))
+        return;
+    if (ht_tf_put_totals(&t->w.enc, ts, tid, of->allocs, of->alloc_bytes, of->frees,
+                         of->free_bytes) == 0)
+        ht_ring_writer_commit(rec_ring, &t->w);
+}
+
+/* First event of a thread in the current ring. */
+static void
+rec_thread_setup(ht_rec_tls_t *t, uint64_t ts, int keep_writer)
+{
+    uint32_t tid = (uint32_t)syscall(SYS_gettid);
+    t->gen = atomic_load_explicit(&rec_gen, memory_order_acquire);
+    if (!keep_writer) {
+        // The writer of a previous ring (or of the parent, after fork) is
+        // stale: never release its buffer into this one.
+        memset(&t->w, 0, sizeof t->w);
+        t->w.buf = -1;
+        t->w.tid = tid;
+    }
+    if (!t->rng)
+        t->rng = ht_sample_seed(tid, ts ^ (uintptr_t)t);
+    t->countdown = ht_sample_next(&t->rng, rec_rate);
+    t->tot_allocs_at = t->allocs;
+    t->tot_ts = ts;
+    if (!t->registered)
+        rec_thread_register(t);
+    if (rec_key_ok && !t->ended)
+        pthread_setspecific(rec_key, (void *)1);
+    char name[64];
+    // For the calling thread glibc reads the name with prctl: no malloc.
+    if (pthread_getname_np(pthread_self(), name, sizeof name) != 0)
+        name[0] = '\0';
+    if (rec_put_ok(&t->w, HT_TF_MAX_FIXED_REC + sizeof name, ts) &&
+        ht_tf_put_thread(&t->w.enc, ts, tid, name, (uint32_t)strlen(name)) == 0)
+        ht_ring_writer_commit(rec_ring, &t->w);
+}
+
+/* Housekeeping after an event: periodic totals, module changes, and the
+ * flush of a thread that has already ended (nobody would release its
+ * buffer later). */
+static void
+rec_after_event(ht_rec_tls_t *t, uint64_t ts)
+{
+    if (t->allocs - t->tot_allocs_at >= HT_REC_TOTALS_EVERY_ALLOCS ||
+        ts - t->tot_ts >= HT_REC_TOTALS_EVERY_NS) {
+        rec_put_totals(t, ts, t->w.tid, t);
+        t->tot_allocs_at = t->allocs;
+        t->tot_ts = ts;
+    }
+    uint64_t last = atomic_load_explicit(&rec_mod_check_ts, memory_order_relaxed);
+    if (ts - last >= HT_REC_MODULE_POLL_NS &&
+        atomic_compare_exchange_strong_explicit(&rec_mod_check_ts, &last, ts,
+                                                memory_order_relaxed, memory_order_relaxed) &&
+        ht_modules_changed())
+        ht_modules_scan(rec_ring, &t->w, ts, false);
+    if (t->ended)
+        ht_ring_writer_release(rec_ring, &t->w);
+}
+
+/* Backtrace of the program, leaf (the allocator's caller) first. */
+static uint32_t
+rec_unwind(uint64_t *out, void *caller)
+{
+    void *buf[HT_TF_MAX_FRAMES + REC_SKIP_MAX];
+    int n = unw_backtrace(buf, (int)(rec_depth + REC_SKIP_MAX));
+    if (n <= 0)
+        return 0;
+    // Cut the shim's frames: everything below the interposed function's
+    // return address. unw_backtrace reports return addresses as they are,
+    // so the caller's frame shows exactly `caller`.
+    int skip = 0;
+    if (caller) {
+        for (int i = 0; i < n && i < REC_SKIP_MAX; i++) {
+            if (buf[i] == caller) {
+                skip = i;
+                break;
+            }
+        }
+    }
+    uint32_t m = (uint32_t)(n - skip);
+    if (m > rec_depth)
+        m = rec_depth;
+    for (uint32_t i = 0; i < m; i++)
+        out[i] = (uint64_t)(uintptr_t)buf[skip + i];
+    return m;
+}
+
+static void
+rec_record_alloc(ht_rec_tls_t *t, void *p, uint64_t size, uint64_t weight, void *caller,
+                 uint64_t ts)
+{
+    uint64_t frames[HT_TF_MAX_FRAMES];
+    uint32_t n = rec_unwind(frames, caller);
+    uint64_t stack = ht_ring_stack_intern(rec_ring, frames, n);
+    if (!rec_put_ok(&t->w, HT_TF_MAX_FIXED_REC, ts))
+        return;
+    if (ht_live_insert(p, size) != 0) {
+        // Cannot track its free: recording the alloc would make a false
+        // leak, so drop it and say so.
+        atomic_fetch_add_explicit(&rec_ring->hdr->lost_events, 1, memory_order_relaxed);
+        return;
+    }
+    if (ht_tf_put_alloc(&t->w.enc, ts, (uintptr_t)p, size, stack, weight) == 0)
+        ht_ring_writer_commit(rec_ring, &t->w);
+}
+
+static void
+rec_record_free(ht_rec_tls_t *t, void *p, uint64_t ts)
+{
+    if (rec_put_ok(&t->w, HT_TF_MAX_FIXED_REC, ts) &&
+        ht_tf_put_free(&t->w.enc, ts, (uintptr_t)p) == 0)
+        ht_ring_writer_commit(rec_ring, &t->w);
+}
+
+/* Common entry of every slow path: ON, not guarded, set up. Returns 0 with
+ * the guard held, or -1 when the event is not to be recorded. */
+static inline int
+rec_enter(ht_rec_tls_t *t, uint64_t *ts)
+{
+    if (atomic_load_explicit(&ht_rec_state, memory_order_acquire) != HT_REC_ON || t->guard ||
+        t->excluded)
+        return -1;
+    t->guard++;
+    *ts = ht_now_ns();
+    if (HT_UNLIKELY(t->gen != atomic_load_explicit(&rec_gen, memory_order_relaxed)))
+        rec_thread_setup(t, *ts, 0);
+    return 0;
+}
+
+void
+ht_rec_alloc_slow(void *p, size_t size, void *caller)
+{
+    ht_rec_tls_t *t = &ht_rec_tls;
+    int st = atomic_load_explicit(&ht_rec_state, memory_order_relaxed);
+    if (st == HT_REC_OFF || t->excluded) {
+        t->countdown = INT64_MAX / 2; // not coming back for a long while
+        return;
+    }
+    if (st == HT_REC_PENDING)
+        return; // countdown stays <= 0: the first allocation after start counts
+    if (t->guard) {
+        // The shim's own allocation: redraw, so the next program
+        // allocation is not sampled with certainty.
+        if (rec_rate)
+            t->countdown = ht_sample_next(&t->rng, rec_rate);
+        return;
+    }
+    int saved = errno;
+    uint64_t ts;
+    int fresh = t->gen != atomic_load_explicit(&rec_gen, memory_order_relaxed);
+    if (rec_enter(t, &ts) < 0) {
+        errno = saved;
+        return;
+    }
+    uint64_t weight = HT_TF_WEIGHT_ONE;
+    if (rec_rate) {
+        // A thread's first countdown was drawn just now: this allocation
+        // must pass through it like any other.
+        if (fresh && (t->countdown -= (int64_t)size + 1) > 0)
+            goto out;
+        weight = ht_sample_weight(size, rec_rate);
+        t->countdown = ht_sample_next(&t->rng, rec_rate);
+    } else {
+        t->countdown = 0;
+    }
+    rec_record_alloc(t, p, size, weight, caller, ts);
+    rec_after_event(t, ts);
+out:
+    t->guard--;
+    errno = saved;
+}
+
+void
+ht_rec_free_slow(void *p, void *caller)
+{
+    ht_rec_tls_t *t = &ht_rec_tls;
+    int saved = errno;
+    uint64_t size = 0;
+    // Leave the table first, whatever happens to the record: once the real
+    // free runs, the address may come back from malloc in another thread.
+    if (!ht_live_remove(p, &size)) {
+        errno = saved;
+        return;
+    }
+    uint64_t ts;
+    if (rec_enter(t, &ts) < 0) {
+        // A recorded pointer freed where we cannot record (a signal handler
+        // interrupting the shim, or after exit): the FREE is lost.
+        if (atomic_load_explicit(&ht_rec_state, memory_order_relaxed) == HT_REC_ON && rec_ring)
+            atomic_fetch_add_explicit(&rec_ring->hdr->lost_events, 1, memory_order_relaxed);
+        errno = saved;
+        return;
+    }
+    t->free_bytes += size;
+    rec_record_free(t, p, ts);
+    rec_after_event(t, ts);
+    t->guard--;
+    errno = saved;
+}
+
+void
+ht_rec_realloc_pre(void *old, ht_rec_realloc_t *rr)
+{
+    rr->tracked = 0;
+    rr->size = 0;
+    rr->ts = 0;
+    if (!ht_live_maybe(old))
+        return;
+    int saved = errno;
+    if (ht_live_remove(old, &rr->size)) {
+        rr->tracked = 1;
+        rr->ts = ht_now_ns();
+    }
+    errno = saved;
+}
+
+void
+ht_rec_realloc_post(void *old, void *newp, size_t size, const ht_rec_realloc_t *rr,
+                    void *caller)
+{
+    ht_rec_tls_t *t = &ht_rec_tls;
+    if (!newp && size != 0) {
+        // Failed: old is still live and still ours.
+        if (rr->tracked && ht_live_insert(old, rr->size) != 0 && rec_ring)
+            atomic_fetch_add_explicit(&rec_ring->hdr->lost_events, 1, memory_order_relaxed);
+        return;
+    }
+    t->frees++;
+    if (rr->tracked) {
+        int saved = errno;
+        uint64_t ts;
+        if (rec_enter(t, &ts) == 0) {
+            t->free_bytes += rr->size;
+            rec_record_free(t, old, rr->ts);
+            t->guard--;
+        } else if (atomic_load_explicit(&ht_rec_state, memory_order_relaxed) == HT_REC_ON &&
+                   rec_ring) {
+            atomic_fetch_add_explicit(&rec_ring->hdr->lost_events, 1, memory_order_relaxed);
+        }
+        errno = saved;
+    }
+    if (newp)
+        ht_rec_alloc(newp, size, caller);
+}
+
+/* ------------------------------------------------------------------ */
+
+static void
+rec_key_destructor(void *arg)
+{
+    (void)arg;
+    ht_rec_thread_end();
+}
+
+int
+ht_rec_start(ht_ring_t *ring, const char *exe, uint32_t exe_len, const char *argv,
+             uint32_t argv_len)
+{
+    ht_rec_tls_t *t = &ht_rec_tls;
+    t->guard++;
+    rec_ring = ring;
+    rec_rate = (ring->hdr->flags & HT_TF_PROC_ALL) ? 0 : ring->hdr->sample_rate;
+    rec_depth = ring->hdr->max_depth;
+    if (rec_depth == 0 || rec_depth > HT_TF_MAX_FRAMES)
+        rec_depth = HT_TF_MAX_FRAMES;
+    if (!rec_key_ok)
+        rec_key_ok = pthread_key_create(&rec_key, rec_key_destructor) == 0;
+    // libunwind: per-thread caches, so concurrent unwinds do not take its
+    // global lock (DESIGN.md: 2 threads were 2x slower with the default).
+    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+    atomic_fetch_add_explicit(&rec_gen, 1, memory_order_release);
+    atomic_store_explicit(&rec_mod_check_ts, 0, memory_order_relaxed);
+
+    uint64_t ts = ht_now_ns();
+    // PROCESS first, in a writer of its own set up by hand (the THREAD
+    // record of rec_thread_setup must not come before it).
+    memset(&t->w, 0, sizeof t->w);
+    t->w.buf = -1;
+    t->w.tid = (uint32_t)syscall(SYS_gettid);
+    int rc = -ENOSPC;
+    const ht_ring_hdr_t *h = ring->hdr;
+    if (rec_put_ok(&t->w, 64 + exe_len + argv_len, ts) &&
+        ht_tf_put_process(&t->w.enc, ts, (uint32_t)h->pid, (uint32_t)h->ppid, h->flags,
+                          h->sample_rate, h->max_depth, exe, exe_len, argv, argv_len) == 0) {
+        ht_ring_writer_commit(ring, &t->w);
+        rc = 0;
+    }
+    ht_modules_set_exe(exe, exe_len);
+    ht_modules_scan(ring, &t->w, ts, true);
+    rec_thread_setup(t, ts, 1); // THREAD after PROCESS, in the same buffer
+    ht_ring_writer_release(ring, &t->w); // the opening records visible as a whole
+    atomic_store_explicit(&ht_rec_state, rc == 0 ? HT_REC_ON : HT_REC_OFF, memory_order_release);
+    t->guard--;
+    return rc;
+}
+
+void
+ht_rec_stop(void)
+{
+    atomic_store_explicit(&ht_rec_state, HT_REC_OFF, memory_order_release);
+}
+
+ht_ring_t *
+ht_rec_ring(void)
+{
+    return atomic_load_explicit(&ht_rec_state, memory_order_acquire) == HT_REC_ON ? rec_ring
+                                                                                  : NULL;
+}
+
+void
+ht_rec_thread_exclude(void)
+{
+    ht_rec_tls.excluded = 1;
+    ht_rec_tls.countdown = INT64_MAX / 2;
+}
+
+void
+ht_rec_thread_end(void)
+{
+    ht_rec_tls_t *t = &ht_rec_tls;
+    uint64_t ts;
+    if (rec_enter(t, &ts) == 0) {
+        rec_put_totals(t, ts, t->w.tid, t);
+        if (rec_put_ok(&t->w, HT_TF_MAX_FIXED_REC, ts) &&
+            ht_tf_put_thread_end(&t->w.enc, ts, t->w.tid) == 0)
+            ht_ring_writer_commit(rec_ring, &t->w);
+        ht_ring_writer_release(rec_ring, &t->w);
+        t->guard--;
+    }
+    t->ended = 1;
+    rec_thread_unregister(t);
+}
+
+void
+ht_rec_exit(int how, int code)
+{
+    ht_rec_tls_t *t = &ht_rec_tls;
+    uint64_t ts;
+    if (rec_enter(t, &ts) < 0)
+        return;
+    // Everyone's totals so far, from here: the other threads are still
+    // running but will never get to write theirs.
+    for (uint32_t i = 0; i < HT_REC_MAX_THREADS; i++) {
+        uintptr_t v = atomic_load_explicit(&rec_threads[i], memory_order_acquire);
+        if (!v || (v & 1))
+            continue;
+        if (!atomic_compare_exchange_strong_explicit(&rec_threads[i], &v, v | 1,
+                                                     memory_order_acquire,
+                                                     memory_order_relaxed))
+            continue;
+        const ht_rec_tls_t *o = (const ht_rec_tls_t *)v;
+        if (o != t && o->gen == t->gen) {
+            ht_rec_tls_t snap;
+            snap.allocs = o->allocs;
+            snap.alloc_bytes = o->alloc_bytes;
+            snap.frees = o->frees;
+            snap.free_bytes = o->free_bytes;
+            rec_put_totals(t, ts, o->w.tid, &snap);
+        }
+        atomic_store_explicit(&rec_threads[i], v, memory_order_release);
+    }
+    rec_put_totals(t, ts, t->w.tid, t);
+    if (rec_put_ok(&t->w, HT_TF_MAX_FIXED_REC, ts) &&
+        ht_tf_put_exit(&t->w.enc, ts, (uint64_t)how, (uint64_t)(uint32_t)code) == 0)
+        ht_ring_writer_commit(rec_ring, &t->w);
+    ht_ring_writer_release(rec_ring, &t->w);
+    atomic_store_explicit(&rec_ring->hdr->state, HT_RING_STATE_EXITED, memory_order_release);
+    atomic_store_explicit(&ht_rec_state, HT_REC_OFF, memory_order_release);
+    t->guard--;
+}
+
+int
+ht_rec_snapshot(int reason)
+{
+    ht_rec_tls_t *t = &ht_rec_tls;
+    uint64_t ts;
+    int saved = errno;
+    if (rec_enter(t, &ts) < 0) {
+        errno = saved;
+        return -1;
+    }
+    int rc = -1;
+    if (rec_put_ok(&t->w, HT_TF_MAX_FIXED_REC, ts) &&
+        ht_tf_put_snapshot_req(&t->w.enc, ts, (uint64_t)reason) == 0) {
+        ht_ring_writer_commit(rec_ring, &t->w);
+        rc = 0;
+    }
+    rec_put_totals(t, ts, t->w.tid, t);
+    t->tot_allocs_at = t->allocs;
+    t->tot_ts = ts;
+    if (ht_modules_changed())
+        ht_modules_scan(rec_ring, &t->w, ts, false);
+    ht_ring_writer_release(rec_ring, &t->w);
+    t->guard--;
+    errno = saved;
+    return rc;
+}
+
+void
+ht_rec_fork_parent(pid_t child)
+{
+    ht_rec_tls_t *t = &ht_rec_tls;
+    uint64_t ts;
+    if (child <= 0 || rec_enter(t, &ts) < 0)
+        return;
+    if (rec_put_ok(&t->w, HT_TF_MAX_FIXED_REC, ts) &&
+        ht_tf_put_fork(&t->w.enc, ts, (uint64_t)child) == 0)
+        ht_ring_writer_commit(rec_ring, &t->w);
+    // Flush, so the collector meets FORK before the child's ring.
+    ht_ring_writer_release(rec_ring, &t->w);
+    t->guard--;
+}
+
+void
+ht_rec_fork_child(void)
+{
+    ht_rec_tls_t *t = &ht_rec_tls;
+    // Only this thread exists now. Its counts so far were the parent's.
+    atomic_store_explicit(&ht_rec_state, HT_REC_PENDING, memory_order_release);
+    for (uint32_t i = 0; i < HT_REC_MAX_THREADS; i++)
+        atomic_store_explicit(&rec_threads[i], 0, memory_order_relaxed);
+    t->registered = 0;
+    t->allocs = t->alloc_bytes = t->frees = t->free_bytes = 0;
+    t->gen = 0;
+    t->w.buf = -1; // the parent's buffer, in the parent's ring
+    ht_modules_atfork_child();
+    rec_ring = NULL;
+}

@@ -1,0 +1,151 @@
+/*
+ * libheaptrace/rec.h -- the recorder (prefix ht_rec_): guard -> sample ->
+ * unwind -> intern -> encode into the thread's ring buffer.
+ *
+ * shim.c calls the inline fast paths below around each real allocator
+ * call; everything else is out of line. Unit tests call these functions
+ * directly against an in-memory ring (ht_rec_start), no LD_PRELOAD.
+ *
+ * Fast path of an allocation that is not sampled: two TLS counters and the
+ * countdown, one branch; no lock, no system call, no shared write.
+ * Fast path of a free of a pointer never recorded: one TLS counter and one
+ * load of the address filter (live.h).
+ *
+ * Per-thread totals (count and bytes of every allocation, count of every
+ * free) are exact and written as TOTALS records periodically on the slow
+ * path, at thread end and at exit. free_bytes is exact in --all mode; in
+ * sampled mode the size of an unrecorded freed block is unknown, and
+ * free_bytes counts only recorded frees.
+ */
+#ifndef HT_LIBHEAPTRACE_REC_H
+#define HT_LIBHEAPTRACE_REC_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "libheaptrace/live.h"
+#include "libheaptrace/ring.h"
+#include "libheaptrace/util.h"
+
+/* ht_rec_state */
+enum { HT_REC_PENDING = 0, /* not started yet: allocations pass, unrecorded */
+       HT_REC_ON = 1,      /* recording into the current ring */
+       HT_REC_OFF = 2 };   /* disabled, failed or after exit: forward only */
+
+/* Totals are written at least this often by a thread that keeps recording. */
+#define HT_REC_TOTALS_EVERY_ALLOCS 65536u
+#define HT_REC_TOTALS_EVERY_NS (100ull * 1000 * 1000)
+/* How often (at most) the slow path asks the loader whether objects were
+ * loaded or unloaded. */
+#define HT_REC_MODULE_POLL_NS (5ull * 1000 * 1000)
+/* Threads whose totals the exit handler can reach. */
+#define HT_REC_MAX_THREADS 4096
+
+typedef struct ht_rec_tls_s {
+    int64_t countdown; /* bytes to the next sample; <= 0 takes the slow path */
+    uint32_t guard;    /* > 0 while this thread is inside the shim */
+    uint8_t ended;     /* the thread's key destructor ran */
+    uint8_t excluded;  /* never record this thread (the in-process collector) */
+    uint8_t registered;
+    uint8_t pad;
+    uint64_t allocs, alloc_bytes, frees, free_bytes;
+    uint64_t tot_allocs_at, tot_ts; /* when TOTALS were last written */
+    uint64_t rng;
+    uint64_t gen; /* ring generation this thread's writer belongs to */
+    ht_ring_writer_t w;
+} ht_rec_tls_t;
+
+extern HT_TLS ht_rec_tls_t ht_rec_tls;
+extern _Atomic int ht_rec_state;
+
+HT_NOINLINE void ht_rec_alloc_slow(void *p, size_t size, void *caller);
+HT_NOINLINE void ht_rec_free_slow(void *p, void *caller);
+
+/* After a successful allocation of `size` bytes at p. `caller` is the
+ * return address of the interposed function (its caller's frame); frames
+ * below it are the shim's and are cut from the backtrace. [as-safe] */
+HT_INLINE void
+ht_rec_alloc(void *p, size_t size, void *caller)
+{
+    ht_rec_tls_t *t = &ht_rec_tls;
+    t->allocs++;
+    t->alloc_bytes += size;
+    int64_t c = t->countdown - (int64_t)size - 1;
+    t->countdown = c;
+    if (HT_UNLIKELY(c <= 0))
+        ht_rec_alloc_slow(p, size, caller);
+}
+
+/* Before the real free of p (non-NULL). [as-safe] */
+HT_INLINE void
+ht_rec_free(void *p, void *caller)
+{
+    ht_rec_tls.frees++;
+    if (HT_UNLIKELY(ht_live_maybe(p)))
+        ht_rec_free_slow(p, caller);
+}
+
+/* realloc is recorded as FREE(old) + ALLOC(new), the FREE stamped BEFORE
+ * the real call (once it returns, another thread may already hold the old
+ * address) but written after, when we know the call succeeded. */
+typedef struct ht_rec_realloc_s {
+    uint64_t ts;   /* time before the real call */
+    uint64_t size; /* recorded size of old, if tracked */
+    int tracked;   /* old was a recorded pointer (now out of the live table) */
+} ht_rec_realloc_t;
+
+/* Before the real realloc(old, ...), old non-NULL. [as-safe] */
+void ht_rec_realloc_pre(void *old, ht_rec_realloc_t *rr);
+/* After it: newp is its result (NULL = failed unless size was 0, where
+ * glibc freed old). [as-safe] */
+void ht_rec_realloc_post(void *old, void *newp, size_t size, const ht_rec_realloc_t *rr,
+                         void *caller);
+
+/* Start recording into `ring`, whose header identity (pid, ppid, flags,
+ * sample_rate, max_depth, start_ns) the caller filled. Writes PROCESS
+ * (exe, argv NUL-separated), the MODULE records and the calling thread's
+ * THREAD record, then switches the state to ON. The ring must stay mapped
+ * while recording. Call with no other thread recording (init, fork
+ * child). 0 or -errno. [init] */
+int ht_rec_start(ht_ring_t *ring, const char *exe, uint32_t exe_len, const char *argv,
+                 uint32_t argv_len);
+/* Stop recording (state OFF); allocations pass through from now on. */
+void ht_rec_stop(void);
+/* The ring being recorded into, or NULL. */
+ht_ring_t *ht_rec_ring(void);
+
+/* Never record the calling thread (the in-process collector calls this
+ * first thing: its own allocations are not the program's). [as-safe] */
+void ht_rec_thread_exclude(void);
+/* The calling thread is ending: TOTALS, THREAD_END, buffer released.
+ * Called from a pthread key destructor; later events of this thread are
+ * still recorded, each flushing at once. */
+void ht_rec_thread_end(void);
+/* exit(): TOTALS of every known thread, EXIT(how, code), flush, ring state
+ * EXITED, recording stops. */
+void ht_rec_exit(int how, int code);
+/* Record SNAPSHOT_REQ(reason) and flush this thread's buffer. 0, or -1
+ * when not recording. */
+int ht_rec_snapshot(int reason);
+
+/* fork: in the parent after fork(), FORK(child). In the child, forget the
+ * parent's threads and buffers (the caller then starts a new ring). */
+void ht_rec_fork_parent(pid_t child);
+void ht_rec_fork_child(void);
+
+/* Enter/leave the shim on this thread: allocations in between pass
+ * through unrecorded. [as-safe] */
+static inline void
+ht_rec_guard_enter(void)
+{
+    ht_rec_tls.guard++;
+}
+static inline void
+ht_rec_guard_leave(void)
+{
+    ht_rec_tls.guard--;
+}
+
+#endif /* HT_LIBHEAPTRACE_REC_H */

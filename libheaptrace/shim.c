@@ -1,0 +1,232 @@
+/*
+ * libheaptrace/shim.c -- the exported allocation functions. Each forwards
+ * to the real one and tells the recorder (rec.h); no logic lives here, so
+ * the unit tests can link everything else without interposing malloc.
+ *
+ * Rules kept by every function below: record an allocation after the real
+ * call succeeded and a free before the real free; never change a return
+ * value or errno; before the real functions are resolved, serve from the
+ * bootstrap arena (boot.h).
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "include/heaptrace.h"
+#include "libheaptrace/boot.h"
+#include "libheaptrace/rec.h"
+#include "libheaptrace/session.h"
+#include "libheaptrace/util.h"
+
+#define SHIM_CALLER __builtin_return_address(0)
+
+/* Resolved? If not, resolve now; false means "this thread is resolving:
+ * use the arena". */
+HT_INLINE int
+shim_ready(void)
+{
+    if (HT_LIKELY(__atomic_load_n(&ht_real.malloc, __ATOMIC_ACQUIRE) != NULL))
+        return 1;
+    return ht_boot_resolve() == 0;
+}
+
+static void *
+shim_boot_alloc(size_t n, size_t align)
+{
+    void *p = ht_boot_alloc(n, align);
+    if (!p)
+        errno = ENOMEM;
+    return p;
+}
+
+HT_EXPORT void *
+malloc(size_t n)
+{
+    if (HT_UNLIKELY(!shim_ready()))
+        return shim_boot_alloc(n, 16);
+    void *p = ht_real.malloc(n);
+    if (HT_LIKELY(p != NULL))
+        ht_rec_alloc(p, n, SHIM_CALLER);
+    return p;
+}
+
+HT_EXPORT void
+free(void *p)
+{
+    if (HT_UNLIKELY(p == NULL || ht_boot_owns(p)))
+        return; // arena blocks are never given back
+    ht_rec_free(p, SHIM_CALLER);
+    if (HT_UNLIKELY(!shim_ready()))
+        return; // cannot happen for a pointer the real malloc made
+    ht_real.free(p);
+}
+
+HT_EXPORT void *
+calloc(size_t n, size_t size)
+{
+    size_t total;
+    if (HT_UNLIKELY(!shim_ready())) {
+        if (__builtin_mul_overflow(n, size, &total)) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        return shim_boot_alloc(total, 16); // static storage: zeroed
+    }
+    void *p = ht_real.calloc(n, size);
+    if (HT_LIKELY(p != NULL))
+        ht_rec_alloc(p, n * size, SHIM_CALLER);
+    return p;
+}
+
+/* realloc of an arena block: move it to the real heap. */
+static void *
+shim_realloc_boot(void *old, size_t n, void *caller)
+{
+    if (n == 0)
+        return NULL; // as glibc: the old block is "freed" (arena: ignored)
+    void *p = ht_real.malloc(n);
+    if (!p)
+        return NULL;
+    size_t have = ht_boot_size(old);
+    memcpy(p, old, have < n ? have : n);
+    ht_rec_alloc(p, n, caller);
+    return p;
+}
+
+HT_EXPORT void *
+realloc(void *old, size_t n)
+{
+    if (HT_UNLIKELY(!shim_ready())) {
+        void *p = shim_boot_alloc(n, 16);
+        if (p && old)
+            memcpy(p, old, ht_boot_size(old) < n ? ht_boot_size(old) : n);
+        return p;
+    }
+    if (old == NULL) {
+        void *p = ht_real.realloc(NULL, n);
+        if (p)
+            ht_rec_alloc(p, n, SHIM_CALLER);
+        return p;
+    }
+    if (HT_UNLIKELY(ht_boot_owns(old)))
+        return shim_realloc_boot(old, n, SHIM_CALLER);
+    ht_rec_realloc_t rr;
+    ht_rec_realloc_pre(old, &rr);
+    void *p = ht_real.realloc(old, n);
+    ht_rec_realloc_post(old, p, n, &rr, SHIM_CALLER);
+    return p;
+}
+
+HT_EXPORT void *
+reallocarray(void *old, size_t n, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (HT_UNLIKELY(!shim_ready()) || old == NULL || ht_boot_owns(old) ||
+        !ht_real.reallocarray) {
+        // Same semantics as realloc once the product is known not to
+        // overflow; the return address is still our caller's.
+        if (HT_UNLIKELY(!shim_ready()))
+            return realloc(old, total);
+        if (old == NULL) {
+            void *p = ht_real.realloc(NULL, total);
+            if (p)
+                ht_rec_alloc(p, total, SHIM_CALLER);
+            return p;
+        }
+        if (ht_boot_owns(old))
+            return shim_realloc_boot(old, total, SHIM_CALLER);
+    }
+    ht_rec_realloc_t rr;
+    ht_rec_realloc_pre(old, &rr);
+    void *p = ht_real.reallocarray ? ht_real.reallocarray(old, n, size)
+                                   : ht_real.realloc(old, total);
+    ht_rec_realloc_post(old, p, total, &rr, SHIM_CALLER);
+    return p;
+}
+
+HT_EXPORT int
+posix_memalign(void **out, size_t align, size_t n)
+{
+    if (HT_UNLIKELY(!shim_ready())) {
+        if (align < sizeof(void *) || (align & (align - 1)))
+            return EINVAL;
+        void *p = ht_boot_alloc(n, align);
+        if (!p)
+            return ENOMEM;
+        *out = p;
+        return 0;
+    }
+    if (!ht_real.posix_memalign)
+        return ENOMEM;
+    int rc = ht_real.posix_memalign(out, align, n);
+    if (rc == 0 && *out)
+        ht_rec_alloc(*out, n, SHIM_CALLER);
+    return rc;
+}
+
+/* aligned_alloc, memalign, valloc, pvalloc: one shape, one helper. */
+#define SHIM_ALIGNED(call, boot_align, n)                      \
+    do {                                                       \
+        if (HT_UNLIKELY(!shim_ready()))                        \
+            return shim_boot_alloc((n), (boot_align));         \
+        void *p_ = (call);                                     \
+        if (HT_LIKELY(p_ != NULL))                             \
+            ht_rec_alloc(p_, (n), SHIM_CALLER);                \
+        return p_;                                             \
+    } while (0)
+
+HT_EXPORT void *
+aligned_alloc(size_t align, size_t n)
+{
+    SHIM_ALIGNED(ht_real.aligned_alloc ? ht_real.aligned_alloc(align, n) : NULL, align, n);
+}
+
+HT_EXPORT void *
+memalign(size_t align, size_t n)
+{
+    SHIM_ALIGNED(ht_real.memalign ? ht_real.memalign(align, n) : NULL, align, n);
+}
+
+HT_EXPORT void *
+valloc(size_t n)
+{
+    SHIM_ALIGNED(ht_real.valloc ? ht_real.valloc(n) : NULL, 4096, n);
+}
+
+HT_EXPORT void *
+pvalloc(size_t n)
+{
+    SHIM_ALIGNED(ht_real.pvalloc ? ht_real.pvalloc(n) : NULL, 4096, n);
+}
+
+/* ---- the public API (include/heaptrace.h) ---- */
+
+HT_EXPORT int
+heaptrace_snapshot_request(int reason)
+{
+    // 0 is "the program asked" (heaptrace_snapshot()); other known reasons
+    // pass through, unknown ones are the program asking too.
+    if (reason <= 0 || reason > HT_TF_SNAP_API)
+        reason = HT_TF_SNAP_API;
+    return ht_rec_snapshot(reason) == 0 ? 0 : -1;
+}
+
+HT_EXPORT int
+heaptrace_is_active(void)
+{
+    return ht_rec_ring() != NULL;
+}
+
+__attribute__((constructor)) static void
+shim_init(void)
+{
+    int saved = errno;
+    ht_sess_init();
+    errno = saved;
+}

@@ -14,8 +14,16 @@
 #include <errno.h>
 #include <libdwarf/dwarf.h>
 #include <libdwarf/libdwarf.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* Limits against hostile input: real programs stay far below them. */
@@ -74,7 +82,8 @@ typedef struct dw_name_s {
     const char *name;
 } dw_name_t;
 
-struct ht_dwarf_s {
+/* The libdwarf side, which lives only in the worker process. */
+typedef struct dw_src_s {
     Dwarf_Debug dbg;
     int fd;
     int indexed;
@@ -83,8 +92,7 @@ struct ht_dwarf_s {
     dw_ivals_t cu_index; /* (cu index) */
     dw_name_t *names;
     size_t names_cap, names_n;
-    uint64_t cus_parsed;
-};
+} dw_src_t;
 
 static void
 dw_handler_cb(Dwarf_Error err, Dwarf_Ptr arg)
@@ -175,7 +183,7 @@ dw_ivals_free(dw_ivals_t *s)
 /* ---- small libdwarf helpers ---- */
 
 static int
-dw_attr_udata(ht_dwarf_t *d, Dwarf_Die die, Dwarf_Half at, Dwarf_Unsigned *out)
+dw_attr_udata(dw_src_t *d, Dwarf_Die die, Dwarf_Half at, Dwarf_Unsigned *out)
 {
     Dwarf_Error err = NULL;
     Dwarf_Attribute attr = NULL;
@@ -203,7 +211,7 @@ dw_attr_udata(ht_dwarf_t *d, Dwarf_Die die, Dwarf_Half at, Dwarf_Unsigned *out)
 /* A string attribute. The pointer is into libdwarf's section data
  * (.debug_str, .debug_line_str or .debug_info), valid until dwarf_finish. */
 static const char *
-dw_attr_string(ht_dwarf_t *d, Dwarf_Die die, Dwarf_Half at)
+dw_attr_string(dw_src_t *d, Dwarf_Die die, Dwarf_Half at)
 {
     Dwarf_Error err = NULL;
     Dwarf_Attribute attr = NULL;
@@ -221,7 +229,7 @@ dw_attr_string(ht_dwarf_t *d, Dwarf_Die die, Dwarf_Half at)
 
 /* A reference attribute as a global .debug_info offset. */
 static int
-dw_attr_ref(ht_dwarf_t *d, Dwarf_Die die, Dwarf_Half at, Dwarf_Off *out)
+dw_attr_ref(dw_src_t *d, Dwarf_Die die, Dwarf_Half at, Dwarf_Off *out)
 {
     Dwarf_Error err = NULL;
     Dwarf_Attribute attr = NULL;
@@ -255,7 +263,7 @@ dw_range_push(dw_cu_t *cu, uint64_t lo, uint64_t hi)
 
 /* DWARF 5 DW_AT_ranges (.debug_rnglists). */
 static int
-dw_ranges_rnglists(ht_dwarf_t *d, dw_cu_t *cu, Dwarf_Attribute attr, Dwarf_Half form)
+dw_ranges_rnglists(dw_src_t *d, dw_cu_t *cu, Dwarf_Attribute attr, Dwarf_Half form)
 {
     Dwarf_Error err = NULL;
     Dwarf_Unsigned val = 0;
@@ -313,7 +321,7 @@ dw_ranges_rnglists(ht_dwarf_t *d, dw_cu_t *cu, Dwarf_Attribute attr, Dwarf_Half 
 
 /* DWARF 2-4 DW_AT_ranges (.debug_ranges), relative to the CU base. */
 static int
-dw_ranges_legacy(ht_dwarf_t *d, dw_cu_t *cu, Dwarf_Die die, Dwarf_Attribute attr)
+dw_ranges_legacy(dw_src_t *d, dw_cu_t *cu, Dwarf_Die die, Dwarf_Attribute attr)
 {
     Dwarf_Error err = NULL;
     Dwarf_Off off = 0;
@@ -354,7 +362,7 @@ dw_ranges_legacy(ht_dwarf_t *d, dw_cu_t *cu, Dwarf_Die die, Dwarf_Attribute attr
 /* Append the address ranges of DIE to cu->ranges. Returns -ENOMEM or 0;
  * the number appended is the growth of cu->nranges. */
 static int
-dw_die_ranges(ht_dwarf_t *d, dw_cu_t *cu, Dwarf_Die die)
+dw_die_ranges(dw_src_t *d, dw_cu_t *cu, Dwarf_Die die)
 {
     Dwarf_Error err = NULL;
     Dwarf_Addr lo = 0, hi = 0;
@@ -390,7 +398,7 @@ dw_die_ranges(ht_dwarf_t *d, dw_cu_t *cu, Dwarf_Die die)
 /* ---- names ---- */
 
 static const char *
-dw_name_cache_get(ht_dwarf_t *d, Dwarf_Off off, int *found)
+dw_name_cache_get(dw_src_t *d, Dwarf_Off off, int *found)
 {
     *found = 0;
     if (!d->names_cap)
@@ -407,7 +415,7 @@ dw_name_cache_get(ht_dwarf_t *d, Dwarf_Off off, int *found)
 }
 
 static void
-dw_name_cache_put(ht_dwarf_t *d, Dwarf_Off off, const char *name)
+dw_name_cache_put(dw_src_t *d, Dwarf_Off off, const char *name)
 {
     if ((d->names_n + 1) * 2 > d->names_cap) {
         size_t cap = d->names_cap ? d->names_cap * 2 : 256;
@@ -449,7 +457,7 @@ dw_is_mangled(const char *s)
  * specification chain: the first mangled linkage name, else the first
  * DW_AT_name, else any linkage name. */
 static const char *
-dw_die_name(ht_dwarf_t *d, Dwarf_Die die)
+dw_die_name(dw_src_t *d, Dwarf_Die die)
 {
     const char *plain = NULL, *linkage = NULL;
     Dwarf_Die cur = die, owned = NULL;
@@ -486,7 +494,7 @@ dw_die_name(ht_dwarf_t *d, Dwarf_Die die)
 
 /* Name of an inlined call: its abstract origin's, cached by origin. */
 static const char *
-dw_inline_name(ht_dwarf_t *d, Dwarf_Die die)
+dw_inline_name(dw_src_t *d, Dwarf_Die die)
 {
     Dwarf_Off ref = 0;
     if (!dw_attr_ref(d, die, DW_AT_abstract_origin, &ref))
@@ -525,7 +533,7 @@ dw_scope_new(dw_cu_t *cu, const char *name, uint32_t rng, uint32_t nrng, int32_t
  * that encloses them, -1 at CU or namespace level. last_child tracks the
  * parent's last child so siblings stay in DIE order. */
 static int
-dw_walk(ht_dwarf_t *d, dw_cu_t *cu, Dwarf_Die die, int depth, int32_t parent)
+dw_walk(dw_src_t *d, dw_cu_t *cu, Dwarf_Die die, int depth, int32_t parent)
 {
     if (depth > DW_MAX_DEPTH)
         return 0;
@@ -622,7 +630,7 @@ dw_walk(ht_dwarf_t *d, dw_cu_t *cu, Dwarf_Die die, int depth, int32_t parent)
 
 /* Read the line table of the CU into cu->rows and its file names. */
 static int
-dw_cu_lines(ht_dwarf_t *d, dw_cu_t *cu, Dwarf_Die cu_die)
+dw_cu_lines(dw_src_t *d, dw_cu_t *cu, Dwarf_Die cu_die)
 {
     Dwarf_Error err = NULL;
     Dwarf_Unsigned version = 0;
@@ -706,7 +714,7 @@ dw_cu_file(const dw_cu_t *cu, uint32_t fileno)
 }
 
 static void
-dw_cu_parse(ht_dwarf_t *d, dw_cu_t *cu)
+dw_cu_parse(dw_src_t *d, dw_cu_t *cu)
 {
     Dwarf_Error err = NULL;
     Dwarf_Die cu_die = NULL;
@@ -715,7 +723,6 @@ dw_cu_parse(ht_dwarf_t *d, dw_cu_t *cu)
         DW_DROP(d, err);
         return;
     }
-    d->cus_parsed++;
     int rc = dw_cu_lines(d, cu, cu_die);
     if (rc == 0)
         rc = dw_walk(d, cu, cu_die, 0, -1);
@@ -729,7 +736,7 @@ dw_cu_parse(ht_dwarf_t *d, dw_cu_t *cu)
 /* ---- the CU index ---- */
 
 static void
-dw_index_aranges(ht_dwarf_t *d)
+dw_index_aranges(dw_src_t *d)
 {
     Dwarf_Error err = NULL;
     Dwarf_Arange *ar = NULL;
@@ -765,7 +772,7 @@ dw_index_aranges(ht_dwarf_t *d)
 }
 
 static void
-dw_index(ht_dwarf_t *d)
+dw_index(dw_src_t *d)
 {
     d->indexed = 1;
     size_t cap = 0;
@@ -831,31 +838,580 @@ dw_index(ht_dwarf_t *d)
     dw_ivals_seal(&d->cu_index);
 }
 
-/* ---- public ---- */
+/* ---- the worker: libdwarf in a process of its own ----
+ *
+ * libdwarf 20210528 is not safe on hostile input (a damaged
+ * .debug_rnglists makes dwarf_load_rnglists free twice; the unit tests'
+ * fuzzer finds it in seconds), and traces name files we cannot trust. So
+ * every libdwarf call runs in a forked worker, one per module, which
+ * answers two requests over a socket: the CU index, and the flattened
+ * tables of one CU. A worker that dies or hangs costs that CU (or, after
+ * repeated failures, the module) its DWARF, never the analyzer.
+ *
+ * Wire format, host byte order (the two ends are one binary):
+ *   request:  u8 op ('I' index, 'C' cu), u64 arg (cu number)
+ *   reply:    u64 length, then length bytes
+ *   'I' reply: u64 ncus, u64 n, n x {u64 lo, u64 hi, u64 cu}
+ *   'C' reply: u64 nrows, nfuncs, nscopes, nranges, nblob;
+ *              nrows  x {u64 lo, hi; u32 line, file}
+ *              nfuncs x {u64 lo, hi; u32 scope, 0}
+ *              nscopes x dw_wscope_t
+ *              nranges x {u64 lo, hi}
+ *              nblob bytes of NUL-terminated strings (file, name offsets)
+ */
+
+#define DW_NONE UINT32_MAX
+#define DW_REPLY_MAX (1ull << 31)   /* largest reply accepted */
+#define DW_TIMEOUT_MS 60000         /* a CU that takes longer is given up */
+#define DW_MAX_FAILURES 3           /* worker deaths before the module's DWARF is dropped */
+
+typedef struct dw_wscope_s {
+    uint32_t name, call_file, call_line, rng, nrng;
+    int32_t child, sibling;
+    uint32_t pad;
+} dw_wscope_t;
+
+typedef struct dw_buf_s {
+    unsigned char *p;
+    size_t n, cap;
+    int oom;
+} dw_buf_t;
+
+static void
+dw_buf_put(dw_buf_t *b, const void *v, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->n + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->n + n)
+            cap *= 2;
+        unsigned char *q = realloc(b->p, cap);
+        if (!q) {
+            b->oom = 1;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, v, n);
+    b->n += n;
+}
+
+static void
+dw_buf_u64(dw_buf_t *b, uint64_t v)
+{
+    dw_buf_put(b, &v, sizeof v);
+}
+
+/* String blob of one CU with dedup by pointer (names and file names are
+ * libdwarf pointers, shared by many scopes and rows). */
+typedef struct dw_strs_s {
+    dw_buf_t blob;
+    const char **keys;
+    uint32_t *offs;
+    size_t cap, n;
+} dw_strs_t;
+
+static uint32_t
+dw_strs_add(dw_strs_t *t, const char *s)
+{
+    if (!s)
+        return DW_NONE;
+    if ((t->n + 1) * 2 > t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 256;
+        const char **k = calloc(cap, sizeof *k);
+        uint32_t *o = calloc(cap, sizeof *o);
+        if (!k || !o) {
+            free(k);
+            free(o);
+            return DW_NONE;
+        }
+        for (size_t i = 0; i < t->cap; i++) {
+            if (!t->keys[i])
+                continue;
+            size_t j = ((uintptr_t)t->keys[i] * 0x9E3779B97F4A7C15ull >> 17) & (cap - 1);
+            while (k[j])
+                j = (j + 1) & (cap - 1);
+            k[j] = t->keys[i];
+            o[j] = t->offs[i];
+        }
+        free(t->keys);
+        free(t->offs);
+        t->keys = k;
+        t->offs = o;
+        t->cap = cap;
+    }
+    size_t mask = t->cap - 1;
+    size_t j = ((uintptr_t)s * 0x9E3779B97F4A7C15ull >> 17) & mask;
+    for (; t->keys[j]; j = (j + 1) & mask)
+        if (t->keys[j] == s)
+            return t->offs[j];
+    if (t->blob.n > UINT32_MAX / 2)
+        return DW_NONE;
+    uint32_t off = (uint32_t)t->blob.n;
+    dw_buf_put(&t->blob, s, strnlen(s, 65536));
+    dw_buf_put(&t->blob, "", 1);
+    t->keys[j] = s;
+    t->offs[j] = off;
+    t->n++;
+    return off;
+}
+
+static void
+dw_worker_cu(dw_src_t *d, size_t n, dw_buf_t *out)
+{
+    dw_cu_t *cu = &d->cus[n];
+    if (cu->state == 0)
+        dw_cu_parse(d, cu);
+    dw_strs_t st = {0};
+    dw_buf_t body = {0};
+    size_t nrows = cu->state > 0 ? cu->rows.n : 0, nfuncs = cu->state > 0 ? cu->funcs.n : 0;
+    size_t nscopes = cu->state > 0 ? cu->nscopes : 0, nranges = cu->state > 0 ? cu->nranges : 0;
+    for (size_t i = 0; i < nrows; i++) {
+        const dw_ival_t *v = &cu->rows.v[i];
+        uint32_t rec[2] = {v->a, dw_strs_add(&st, dw_cu_file(cu, v->b))};
+        dw_buf_u64(&body, v->lo);
+        dw_buf_u64(&body, v->hi);
+        dw_buf_put(&body, rec, sizeof rec);
+    }
+    for (size_t i = 0; i < nfuncs; i++) {
+        const dw_ival_t *v = &cu->funcs.v[i];
+        uint32_t rec[2] = {v->a, 0};
+        dw_buf_u64(&body, v->lo);
+        dw_buf_u64(&body, v->hi);
+        dw_buf_put(&body, rec, sizeof rec);
+    }
+    for (size_t i = 0; i < nscopes; i++) {
+        const dw_scope_t *sc = &cu->scopes[i];
+        dw_wscope_t w = {.name = dw_strs_add(&st, sc->name),
+                         .call_file = dw_strs_add(&st, dw_cu_file(cu, sc->call_file)),
+                         .call_line = sc->call_line,
+                         .rng = sc->rng,
+                         .nrng = sc->nrng,
+                         .child = sc->child,
+                         .sibling = sc->sibling};
+        dw_buf_put(&body, &w, sizeof w);
+    }
+    for (size_t i = 0; i < nranges; i++) {
+        dw_buf_u64(&body, cu->ranges[i].lo);
+        dw_buf_u64(&body, cu->ranges[i].hi);
+    }
+    if (body.oom || st.blob.oom)
+        nrows = nfuncs = nscopes = nranges = body.n = st.blob.n = 0;
+    dw_buf_u64(out, nrows);
+    dw_buf_u64(out, nfuncs);
+    dw_buf_u64(out, nscopes);
+    dw_buf_u64(out, nranges);
+    dw_buf_u64(out, st.blob.n);
+    dw_buf_put(out, body.p, body.n);
+    dw_buf_put(out, st.blob.p, st.blob.n);
+    free(body.p);
+    free(st.blob.p);
+    free(st.keys);
+    free(st.offs);
+    // The parent keeps the tables; the worker need not.
+    dw_ivals_free(&cu->rows);
+    dw_ivals_free(&cu->funcs);
+    free(cu->scopes);
+    cu->scopes = NULL;
+    cu->nscopes = cu->scopes_cap = 0;
+    free(cu->ranges);
+    cu->ranges = NULL;
+    cu->nranges = cu->ranges_cap = 0;
+}
+
+static int
+dw_write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t k = send(fd, c, n, MSG_NOSIGNAL);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return -1;
+        c += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* Read exactly n bytes; timeout_ms < 0 waits forever. */
+static int
+dw_read_all(int fd, void *p, size_t n, int timeout_ms)
+{
+    char *c = p;
+    while (n) {
+        if (timeout_ms >= 0) {
+            struct pollfd pfd = {.fd = fd, .events = POLLIN};
+            int r = poll(&pfd, 1, timeout_ms);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                return -1;
+        }
+        ssize_t k = read(fd, c, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return -1;
+        c += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+static void
+dw_worker_close_fds(int keep)
+{
+    // Keep nothing of the parent's but our socket: a copy of another
+    // worker's socket would keep that worker alive after the parent exits.
+#ifdef SYS_close_range
+    if (keep > 3)
+        syscall(SYS_close_range, 3u, (unsigned)keep - 1, 0u);
+    if (syscall(SYS_close_range, (unsigned)keep + 1, ~0u, 0u) == 0)
+        return;
+#endif
+    long max = sysconf(_SC_OPEN_MAX);
+    if (max < 0 || max > 65536)
+        max = 65536;
+    for (int fd = 3; fd < max; fd++)
+        if (fd != keep)
+            close(fd);
+}
+
+static _Noreturn void
+dw_worker_main(const char *path, int sock)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() == 1)
+        _exit(0);
+    dw_worker_close_fds(sock);
+    signal(SIGPIPE, SIG_IGN);
+    // A worker killed by a damaged file should say nothing and leave no
+    // core: the parent reports the failure once, as a module warning.
+    struct rlimit nocore = {0, 0};
+    setrlimit(RLIMIT_CORE, &nocore);
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (devnull >= 0) {
+        dup2(devnull, 0);
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+        if (devnull > 2)
+            close(devnull);
+    }
+    dw_src_t d = {0};
+    unsigned char ok = 0;
+    d.fd = ht_elf_open_regular(path, NULL);
+    if (d.fd >= 0) {
+        Dwarf_Error err = NULL;
+        int res = dwarf_init_b(d.fd, DW_DLC_READ, DW_GROUPNUMBER_ANY, dw_handler_cb, NULL, &d.dbg,
+                               &err);
+        ok = res == DW_DLV_OK;
+    }
+    if (dw_write_all(sock, &ok, 1) || !ok)
+        _exit(0);
+    for (;;) {
+        unsigned char req[9];
+        if (dw_read_all(sock, req, sizeof req, -1))
+            _exit(0);
+        uint64_t arg;
+        memcpy(&arg, req + 1, sizeof arg);
+        dw_buf_t out = {0};
+        if (!d.indexed)
+            dw_index(&d);
+        if (req[0] == 'I') {
+            dw_buf_u64(&out, d.ncus);
+            dw_buf_u64(&out, d.cu_index.n);
+            for (size_t i = 0; i < d.cu_index.n; i++) {
+                dw_buf_u64(&out, d.cu_index.v[i].lo);
+                dw_buf_u64(&out, d.cu_index.v[i].hi);
+                dw_buf_u64(&out, d.cu_index.v[i].a);
+            }
+        } else if (req[0] == 'C' && arg < d.ncus) {
+            dw_worker_cu(&d, (size_t)arg, &out);
+        }
+        uint64_t len = out.oom ? 0 : out.n;
+        if (dw_write_all(sock, &len, sizeof len) || dw_write_all(sock, out.p, (size_t)len))
+            _exit(0);
+        free(out.p);
+    }
+}
+
+/* ---- the parent side ---- */
+
+typedef struct dw_pcu_s {
+    int8_t state; /* 0: not fetched, 1: fetched, -1: no info */
+    dw_ivals_t rows;  /* (line, file offset) */
+    dw_ivals_t funcs; /* (scope) */
+    dw_wscope_t *scopes;
+    size_t nscopes;
+    dw_range_t *ranges;
+    size_t nranges;
+    char *blob;
+    size_t nblob;
+} dw_pcu_t;
+
+struct ht_dwarf_s {
+    char *path;
+    pid_t pid; /* worker, -1 when none runs */
+    int sock;
+    int failures;
+    int dead; /* no more DWARF from this file */
+    int indexed;
+    dw_ivals_t cu_index; /* (cu number) */
+    dw_pcu_t *cus;
+    size_t ncus;
+    uint64_t cus_parsed;
+};
+
+static void
+dw_worker_stop(ht_dwarf_t *d)
+{
+    if (d->pid <= 0)
+        return;
+    close(d->sock);
+    d->sock = -1;
+    // The worker exits on EOF; SIGKILL covers one that is stuck in
+    // libdwarf. Only our own child is signalled, by its pid.
+    kill(d->pid, SIGKILL);
+    while (waitpid(d->pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    d->pid = -1;
+}
+
+static int
+dw_worker_start(ht_dwarf_t *d)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        return -errno;
+    pid_t pid = fork();
+    if (pid < 0) {
+        int err = -errno;
+        close(sv[0]);
+        close(sv[1]);
+        return err;
+    }
+    if (pid == 0) {
+        close(sv[0]);
+        dw_worker_main(d->path, sv[1]);
+    }
+    close(sv[1]);
+    d->pid = pid;
+    d->sock = sv[0];
+    unsigned char ok = 0;
+    if (dw_read_all(d->sock, &ok, 1, DW_TIMEOUT_MS) || !ok) {
+        dw_worker_stop(d);
+        return -ENODATA;
+    }
+    return 0;
+}
+
+/* One request; the reply in *out (malloc) and *len. On failure the worker
+ * is stopped and counted; the next request starts a new one. */
+static int
+dw_request(ht_dwarf_t *d, unsigned char op, uint64_t arg, unsigned char **out, uint64_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    if (d->dead)
+        return -ENODATA;
+    if (d->pid <= 0) {
+        int rc = dw_worker_start(d);
+        if (rc < 0) {
+            d->dead = 1; // it cannot even open the file: give up on it
+            return rc;
+        }
+    }
+    unsigned char req[9];
+    req[0] = op;
+    memcpy(req + 1, &arg, sizeof arg);
+    uint64_t n = 0;
+    unsigned char *p = NULL;
+    if (dw_write_all(d->sock, req, sizeof req) == 0 &&
+        dw_read_all(d->sock, &n, sizeof n, DW_TIMEOUT_MS) == 0 && n <= DW_REPLY_MAX &&
+        (p = malloc(n ? (size_t)n : 1)) && dw_read_all(d->sock, p, (size_t)n, DW_TIMEOUT_MS) == 0) {
+        *out = p;
+        *len = n;
+        return 0;
+    }
+    free(p);
+    dw_worker_stop(d);
+    if (++d->failures >= DW_MAX_FAILURES)
+        d->dead = 1;
+    return -EIO;
+}
+
+/* A bounds-checked reader over a reply. */
+typedef struct dw_rd_s {
+    const unsigned char *p;
+    uint64_t left;
+    int bad;
+} dw_rd_t;
+
+static uint64_t
+dw_rd_u64(dw_rd_t *r)
+{
+    uint64_t v = 0;
+    if (r->left < 8) {
+        r->bad = 1;
+        return 0;
+    }
+    memcpy(&v, r->p, 8);
+    r->p += 8;
+    r->left -= 8;
+    return v;
+}
+
+static const void *
+dw_rd_take(dw_rd_t *r, uint64_t n, uint64_t size)
+{
+    if (size && n > r->left / size) {
+        r->bad = 1;
+        return NULL;
+    }
+    const void *q = r->p;
+    r->p += n * size;
+    r->left -= n * size;
+    return q;
+}
+
+static void
+dw_fetch_index(ht_dwarf_t *d)
+{
+    d->indexed = 1;
+    unsigned char *p;
+    uint64_t len;
+    if (dw_request(d, 'I', 0, &p, &len) < 0) {
+        d->dead = 1; // no index, no lookups
+        return;
+    }
+    dw_rd_t r = {p, len, 0};
+    uint64_t ncus = dw_rd_u64(&r), n = dw_rd_u64(&r);
+    const unsigned char *v = dw_rd_take(&r, n, 24);
+    if (!r.bad && ncus <= DW_MAX_CUS) {
+        d->cus = calloc(ncus ? (size_t)ncus : 1, sizeof *d->cus);
+        if (d->cus) {
+            d->ncus = (size_t)ncus;
+            for (uint64_t i = 0; i < n; i++) {
+                uint64_t t[3];
+                memcpy(t, v + i * 24, 24);
+                if (t[2] < ncus)
+                    dw_ivals_push(&d->cu_index, t[0], t[1], (uint32_t)t[2], 0);
+            }
+            dw_ivals_seal(&d->cu_index);
+        }
+    }
+    free(p);
+}
+
+static void
+dw_pcu_free(dw_pcu_t *c)
+{
+    dw_ivals_free(&c->rows);
+    dw_ivals_free(&c->funcs);
+    free(c->scopes);
+    free(c->ranges);
+    free(c->blob);
+    memset(c, 0, sizeof *c);
+}
+
+/* Copy n {lo, hi, a, b} records into an interval set. */
+static int
+dw_load_ivals(dw_ivals_t *s, const unsigned char *v, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t lh[2];
+        uint32_t ab[2];
+        memcpy(lh, v + i * 24, 16);
+        memcpy(ab, v + i * 24 + 16, 8);
+        if (dw_ivals_push(s, lh[0], lh[1], ab[0], ab[1]) < 0)
+            return -ENOMEM;
+    }
+    dw_ivals_seal(s);
+    return 0;
+}
+
+static void
+dw_fetch_cu(ht_dwarf_t *d, size_t n)
+{
+    dw_pcu_t *c = &d->cus[n];
+    c->state = -1;
+    unsigned char *p;
+    uint64_t len;
+    if (dw_request(d, 'C', n, &p, &len) < 0)
+        return;
+    d->cus_parsed++;
+    dw_rd_t r = {p, len, 0};
+    uint64_t nrows = dw_rd_u64(&r), nfuncs = dw_rd_u64(&r), nscopes = dw_rd_u64(&r);
+    uint64_t nranges = dw_rd_u64(&r), nblob = dw_rd_u64(&r);
+    const unsigned char *rows = dw_rd_take(&r, nrows, 24);
+    const unsigned char *funcs = dw_rd_take(&r, nfuncs, 24);
+    const unsigned char *scopes = dw_rd_take(&r, nscopes, sizeof(dw_wscope_t));
+    const unsigned char *ranges = dw_rd_take(&r, nranges, 16);
+    const unsigned char *blob = dw_rd_take(&r, nblob, 1);
+    if (r.bad || nscopes > INT32_MAX || nblob > UINT32_MAX)
+        goto out;
+    c->blob = malloc(nblob + 1);
+    c->scopes = malloc((nscopes ? nscopes : 1) * sizeof *c->scopes);
+    c->ranges = malloc((nranges ? nranges : 1) * sizeof *c->ranges);
+    if (!c->blob || !c->scopes || !c->ranges)
+        goto bad;
+    memcpy(c->blob, blob, nblob);
+    c->blob[nblob] = '\0'; // every offset below nblob now ends in a NUL
+    c->nblob = nblob;
+    memcpy(c->scopes, scopes, nscopes * sizeof *c->scopes);
+    c->nscopes = nscopes;
+    memcpy(c->ranges, ranges, nranges * sizeof *c->ranges);
+    c->nranges = nranges;
+    // The worker is our code, but it read hostile data: check every index
+    // before the lookup trusts it.
+    for (uint64_t i = 0; i < nscopes; i++) {
+        dw_wscope_t *s = &c->scopes[i];
+        if (s->rng > nranges || s->nrng > nranges - s->rng || s->child < -1 ||
+            s->child >= (int64_t)nscopes || s->sibling < -1 || s->sibling >= (int64_t)nscopes)
+            goto bad;
+        if (s->name != DW_NONE && s->name >= nblob)
+            s->name = DW_NONE;
+        if (s->call_file != DW_NONE && s->call_file >= nblob)
+            s->call_file = DW_NONE;
+    }
+    if (dw_load_ivals(&c->rows, rows, nrows) < 0 || dw_load_ivals(&c->funcs, funcs, nfuncs) < 0)
+        goto bad;
+    for (size_t i = 0; i < c->rows.n; i++)
+        if (c->rows.v[i].b != DW_NONE && c->rows.v[i].b >= nblob)
+            c->rows.v[i].b = DW_NONE;
+    for (size_t i = 0; i < c->funcs.n; i++)
+        if (c->funcs.v[i].a >= nscopes)
+            goto bad;
+    c->state = 1;
+    goto out;
+bad:
+    dw_pcu_free(c);
+    c->state = -1;
+out:
+    free(p);
+}
 
 int
 ht_dwarf_open(const char *path, ht_dwarf_t **out)
 {
     *out = NULL;
+    // Fail early and cheaply on a file we cannot read; DWARF itself is
+    // only touched by the worker, on the first lookup.
     int fd = ht_elf_open_regular(path, NULL);
     if (fd < 0)
         return fd;
+    close(fd);
     ht_dwarf_t *d = calloc(1, sizeof *d);
-    if (!d) {
-        close(fd);
+    if (!d || !(d->path = strdup(path))) {
+        free(d);
         return -ENOMEM;
     }
-    d->fd = fd;
-    Dwarf_Error err = NULL;
-    int res = dwarf_init_b(fd, DW_DLC_READ, DW_GROUPNUMBER_ANY, dw_handler_cb, NULL, &d->dbg, &err);
-    if (res != DW_DLV_OK) {
-        // Errors from a failed init belong to no Dwarf_Debug.
-        if (err)
-            dwarf_dealloc_error(NULL, err);
-        close(fd);
-        free(d);
-        return -ENODATA;
-    }
+    d->pid = -1;
+    d->sock = -1;
     *out = d;
     return 0;
 }
@@ -865,92 +1421,106 @@ ht_dwarf_close(ht_dwarf_t *d)
 {
     if (!d)
         return;
-    for (size_t i = 0; i < d->ncus; i++) {
-        dw_cu_t *cu = &d->cus[i];
-        dw_ivals_free(&cu->rows);
-        dw_ivals_free(&cu->funcs);
-        free(cu->scopes);
-        free(cu->ranges);
-        if (cu->files) {
-            for (Dwarf_Signed j = 0; j < cu->nfiles; j++)
-                dwarf_dealloc(d->dbg, cu->files[j], DW_DLA_STRING);
-            dwarf_dealloc(d->dbg, cu->files, DW_DLA_LIST);
-        }
-    }
+    dw_worker_stop(d);
+    for (size_t i = 0; i < d->ncus; i++)
+        dw_pcu_free(&d->cus[i]);
     free(d->cus);
     dw_ivals_free(&d->cu_index);
-    free(d->names);
-    Dwarf_Error err = NULL;
-    if (d->dbg && dwarf_finish(d->dbg, &err) != DW_DLV_OK && err)
-        dwarf_dealloc_error(NULL, err);
-    close(d->fd);
+    free(d->path);
     free(d);
 }
 
+void
+ht_dwarf_suspend(ht_dwarf_t *d)
+{
+    if (d)
+        dw_worker_stop(d);
+}
+
+int
+ht_dwarf_is_running(const ht_dwarf_t *d)
+{
+    return d && d->pid > 0;
+}
+
 static int
-dw_scope_has(const dw_cu_t *cu, const dw_scope_t *s, uint64_t x)
+dw_scope_has(const dw_pcu_t *c, const dw_wscope_t *s, uint64_t x)
 {
     for (uint32_t i = 0; i < s->nrng; i++)
-        if (cu->ranges[s->rng + i].lo <= x && x < cu->ranges[s->rng + i].hi)
+        if (c->ranges[s->rng + i].lo <= x && x < c->ranges[s->rng + i].hi)
             return 1;
     return 0;
+}
+
+static const char *
+dw_blob_str(const dw_pcu_t *c, uint32_t off)
+{
+    return off == DW_NONE || off >= c->nblob ? NULL : c->blob + off;
 }
 
 int
 ht_dwarf_lookup(ht_dwarf_t *d, uint64_t vaddr, ht_dwarf_frame_t *out, int max)
 {
-    if (max < 1)
+    if (max < 1 || d->dead)
         return 0;
     if (!d->indexed)
-        dw_index(d);
+        dw_fetch_index(d);
     const dw_ival_t *ci = dw_ivals_find(&d->cu_index, vaddr);
     if (!ci || ci->a >= d->ncus)
         return 0;
-    dw_cu_t *cu = &d->cus[ci->a];
-    if (cu->state == 0)
-        dw_cu_parse(d, cu);
-    if (cu->state < 0)
+    dw_pcu_t *c = &d->cus[ci->a];
+    if (c->state == 0)
+        dw_fetch_cu(d, ci->a);
+    if (c->state < 0)
         return 0;
 
-    const dw_ival_t *row = dw_ivals_find(&cu->rows, vaddr);
-    const dw_ival_t *fn = dw_ivals_find(&cu->funcs, vaddr);
+    const dw_ival_t *row = dw_ivals_find(&c->rows, vaddr);
+    const dw_ival_t *fn = dw_ivals_find(&c->funcs, vaddr);
     if (!fn) {
         if (!row)
             return 0;
-        out[0] = (ht_dwarf_frame_t){NULL, dw_cu_file(cu, row->b), row->a};
+        out[0] = (ht_dwarf_frame_t){NULL, dw_blob_str(c, row->b), row->a};
         return 1;
     }
-    // The chain of scopes from the real function inwards.
+    // The chain of scopes from the real function inwards. Each step goes
+    // to a child, so it cannot cycle; the sibling scan is bounded anyway.
     int32_t chain[DW_MAX_CHAIN];
     int n = 0;
     chain[n++] = (int32_t)fn->a;
     while (n < DW_MAX_CHAIN) {
-        int32_t c = cu->scopes[chain[n - 1]].child;
-        for (; c >= 0; c = cu->scopes[c].sibling)
-            if (dw_scope_has(cu, &cu->scopes[c], vaddr))
+        int32_t k = c->scopes[chain[n - 1]].child;
+        size_t steps = 0;
+        for (; k >= 0 && steps < c->nscopes; k = c->scopes[k].sibling, steps++)
+            if (dw_scope_has(c, &c->scopes[k], vaddr))
                 break;
-        if (c < 0)
+        if (k < 0 || steps >= c->nscopes)
             break;
-        chain[n++] = c;
+        chain[n++] = k;
     }
     // Frames innermost first. When the chain is deeper than max, keep the
     // innermost max-1 and the real function.
     int keep = n <= max ? n : max;
     for (int k = 0; k < keep; k++) {
         int idx = (k == keep - 1) ? 0 : n - 1 - k; // position in chain
-        const dw_scope_t *s = &cu->scopes[chain[idx]];
+        const dw_wscope_t *s = &c->scopes[chain[idx]];
         ht_dwarf_frame_t *f = &out[k];
-        f->name = s->name;
+        f->name = dw_blob_str(c, s->name);
         if (idx == n - 1) { // innermost: the line table's answer
-            f->file = row ? dw_cu_file(cu, row->b) : NULL;
+            f->file = row ? dw_blob_str(c, row->b) : NULL;
             f->line = row ? row->a : 0;
         } else { // where the next inner scope was inlined
-            const dw_scope_t *in = &cu->scopes[chain[idx + 1]];
-            f->file = dw_cu_file(cu, in->call_file);
+            const dw_wscope_t *in = &c->scopes[chain[idx + 1]];
+            f->file = dw_blob_str(c, in->call_file);
             f->line = in->call_line;
         }
     }
     return keep;
+}
+
+int
+ht_dwarf_failures(const ht_dwarf_t *d)
+{
+    return d->failures + (d->dead && !d->failures);
 }
 
 uint64_t

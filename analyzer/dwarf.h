@@ -11,6 +11,17 @@
  *
  * Every libdwarf error means "no information here", never a failure of
  * the caller: a damaged CU is marked bad and skipped.
+ *
+ * Isolation: libdwarf 20210528 crashes on some damaged files (a double
+ * free in its .debug_rnglists loader, found by our fuzz test), and the
+ * files come from untrusted traces. So libdwarf runs only in a worker
+ * process forked per module on the first lookup; the worker sends back
+ * flat tables (CU index; rows, functions, inline scopes and strings of
+ * one CU), which are bounds-checked here before use. A worker that
+ * crashes, or takes more than a minute on one CU, costs that CU its
+ * information (three such failures: the whole file), never the caller.
+ * Workers are children of the caller: a caller that reaps children with
+ * waitpid(-1) must not do so while an ht_dwarf_t is open.
  */
 #ifndef HT_ANALYZER_DWARF_H
 #define HT_ANALYZER_DWARF_H
@@ -29,10 +40,10 @@ typedef struct ht_dwarf_frame_s {
 } ht_dwarf_frame_t;
 
 /*
- * Open the DWARF of the ELF file at PATH (read-only; the descriptor stays
- * open until ht_dwarf_close, libdwarf reads sections on demand). Returns 0
- * with *out set, -errno if the file cannot be opened, -ENODATA if it has
- * no DWARF or libdwarf rejects it.
+ * Prepare to read the DWARF of the ELF file at PATH. Only checks that the
+ * file can be opened read-only; the worker opens it on the first lookup
+ * (and a file libdwarf rejects then simply yields no frames). Returns 0
+ * with *out set, -errno if the file cannot be opened, -ENOMEM.
  */
 int ht_dwarf_open(const char *path, ht_dwarf_t **out);
 
@@ -50,6 +61,18 @@ void ht_dwarf_close(ht_dwarf_t *d);
  * frames, 0 when DWARF knows nothing of vaddr.
  */
 int ht_dwarf_lookup(ht_dwarf_t *d, uint64_t vaddr, ht_dwarf_frame_t *out, int max);
+
+/* Stop the worker process, if one runs; tables already fetched stay, and
+ * a lookup that needs a new CU starts a worker again. Lets the caller
+ * bound the number of processes when many modules carry DWARF. */
+void ht_dwarf_suspend(ht_dwarf_t *d);
+
+/* 1 if a worker process runs for d. */
+int ht_dwarf_is_running(const ht_dwarf_t *d);
+
+/* How many times reading this file's DWARF failed (the worker crashed,
+ * hung, or could not start); 0 when all is well. */
+int ht_dwarf_failures(const ht_dwarf_t *d);
 
 /* Number of compile units whose line table and DIEs have been read. */
 uint64_t ht_dwarf_cus_parsed(const ht_dwarf_t *d);

@@ -23,6 +23,10 @@ extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *st
  * work hard, and nothing real comes close. */
 #define SYM_MAX_DEMANGLE 8192
 
+/* Most DWARF worker processes kept running at once (see dwarf.h); the
+ * least recently used is suspended beyond that. */
+#define SYM_MAX_WORKERS 8
+
 /* ---- string interning ---- */
 
 typedef struct sym_chunk_s {
@@ -204,6 +208,7 @@ typedef struct sym_mod_s {
     ht_elf_t *dbg_elf;     /* its separate debug file, if found */
     const ht_elf_t *syms;  /* whichever of the two has the better table */
     ht_dwarf_t *dw;
+    uint64_t dw_used; /* s->tick of the last DWARF lookup */
 } sym_mod_t;
 
 struct ht_sym_s {
@@ -216,6 +221,7 @@ struct ht_sym_s {
     ht_sym_line_t *pool;
     size_t npool, pool_cap;
     ht_sym_stats_t stats;
+    uint64_t tick;
 };
 
 ht_sym_t *
@@ -456,7 +462,14 @@ const char *
 ht_sym_module_warning(ht_sym_t *s, int h)
 {
     sym_mod_t *m = sym_mod_get(s, h);
-    return m ? m->warning : NULL;
+    if (!m)
+        return NULL;
+    if (!m->warning && m->dw && ht_dwarf_failures(m->dw))
+        sym_warn(s, m,
+                 "%s: damaged debug info (the DWARF reader failed on it); some of its addresses "
+                 "have no file:line",
+                 m->path);
+    return m->warning;
 }
 
 void
@@ -518,6 +531,24 @@ sym_copy_out(const ht_sym_line_t *lines, int n, ht_sym_line_t *out, int max)
     return max;
 }
 
+/* Keep at most SYM_MAX_WORKERS DWARF workers alive. */
+static void
+sym_workers_bound(ht_sym_t *s)
+{
+    size_t running = 0;
+    sym_mod_t *lru = NULL;
+    for (size_t i = 0; i < s->nmods; i++) {
+        sym_mod_t *m = &s->mods[i];
+        if (!m->dw || !ht_dwarf_is_running(m->dw))
+            continue;
+        running++;
+        if (!lru || m->dw_used < lru->dw_used)
+            lru = m;
+    }
+    if (running > SYM_MAX_WORKERS && lru)
+        ht_dwarf_suspend(lru->dw);
+}
+
 static int
 sym_compute(ht_sym_t *s, sym_mod_t *m, uint64_t vaddr, ht_sym_line_t *lines)
 {
@@ -527,7 +558,14 @@ sym_compute(ht_sym_t *s, sym_mod_t *m, uint64_t vaddr, ht_sym_line_t *lines)
     }
     const char *symname = m->syms ? ht_elf_sym_lookup(m->syms, vaddr, NULL) : NULL;
     ht_dwarf_frame_t fr[HT_SYM_MAX_LINES];
-    int n = m->dw ? ht_dwarf_lookup(m->dw, vaddr, fr, HT_SYM_MAX_LINES) : 0;
+    int n = 0;
+    if (m->dw) {
+        int was_running = ht_dwarf_is_running(m->dw);
+        n = ht_dwarf_lookup(m->dw, vaddr, fr, HT_SYM_MAX_LINES);
+        m->dw_used = ++s->tick;
+        if (!was_running && ht_dwarf_is_running(m->dw))
+            sym_workers_bound(s);
+    }
     if (n == 0) {
         const char *fn = symname ? sym_demangle(s, symname) : NULL;
         lines[0] = (ht_sym_line_t){fn ? fn : sym_fallback(s, m, vaddr), NULL, 0};

@@ -88,7 +88,9 @@ int ht_sym_module_ok(ht_sym_t *s, int h);
 /*
  * The one warning for module h ("/lib/x.so: build-id mismatch (recorded
  * ab12.., file has cd34..); addresses shown as x.so+0xADDR"), or NULL when
- * there is none. Owned by s. Loads the module if it was not yet.
+ * there is none. Owned by s; once set it never changes. Loads the module
+ * if it was not yet. Damaged debug info is only discovered while
+ * resolving, so ask after the module's addresses have been resolved.
  */
 const char *ht_sym_module_warning(ht_sym_t *s, int h);
 

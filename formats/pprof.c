@@ -440,7 +440,17 @@ static void
 pprof_mappings(pprof_enc_t *e)
 {
     const ht_profile_t *p = e->p;
-    for (uint32_t i = 0; i < p->nmaps && !e->out.err; i++) {
+    // pprof takes the first Mapping for the main binary (its "File:" line,
+    // its -symbolize choices): write the executable's first. Ids stay
+    // index + 1 whatever the order.
+    uint32_t exe = 0;
+    for (uint32_t i = 0; i < p->nmaps; i++)
+        if (p->exe && p->maps[i].path && !strcmp(p->maps[i].path, p->exe)) {
+            exe = i;
+            break;
+        }
+    for (uint32_t k = 0; k < p->nmaps && !e->out.err; k++) {
+        uint32_t i = k == 0 ? exe : k <= exe ? k - 1 : k;
         const ht_mapping_t *m = &p->maps[i];
         bool files = false, lines = false, inl = false;
         for (uint32_t j = 0; j < p->nlocs; j++) {

@@ -484,6 +484,16 @@ START_TEST(test_pprof_mappings)
     ck_assert_uint_eq(D.maps[1].has_inline, 0);
     ck_assert_uint_eq(D.maps[2].id, 3);
     ck_assert_uint_eq(D.maps[2].has_fn, 0);
+    // The executable's mapping comes first (pprof's main binary), wherever
+    // the profile lists it; ids do not change.
+    fx.exe = "/opt/plug/libplug.so";
+    dec_encoded(NULL);
+    ck_assert_int_eq(D.nmaps, 3);
+    ck_assert_uint_eq(D.maps[0].id, 3);
+    ck_assert_str_eq(dstr(D.maps[0].file), "/opt/plug/libplug.so");
+    ck_assert_uint_eq(D.maps[1].id, 1);
+    ck_assert_uint_eq(D.maps[2].id, 2);
+    ck_assert_uint_eq(D.maps[2].offset, 0x1000);
 }
 END_TEST
 

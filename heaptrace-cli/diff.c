@@ -1,0 +1,157 @@
+/*
+ * heaptrace-cli/diff.c -- `heaptrace diff BASE NEW`: what grew between two
+ * snapshots (or traces), by stack.
+ */
+#include "heaptrace-cli/cmd.h"
+
+#include "analyzer/analyze.h"
+#include "analyzer/diff.h"
+#include "formats/collapsed.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int ht_cli_parse_top(const char *s, int *out); // heaptrace-cli/report.c
+
+static void
+diff_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: heaptrace diff [--top N] [--json] [--collapsed] [--metric M] BASE NEW\n"
+            "\n"
+            "Compare two SPECs -- two snapshots of a trace (t.htr@0 t.htr@5), two\n"
+            "snapshot files, or two traces -- stack by stack. Stacks are matched by their\n"
+            "symbolized frames (function, file, line), so two runs of a program line up.\n"
+            "Shows the total change, then the stacks that grew (largest first) and those\n"
+            "that shrank: +bytes, +objects, growth per hour (when both come from one\n"
+            "process), file:line and the full stack. Sampled traces give estimates with\n"
+            "the standard error of the difference. Prints \"no change\" when nothing\n"
+            "differs.\n"
+            "\n"
+            "Options:\n"
+            "  -n, --top N       stacks in each of the growing and shrinking lists\n"
+            "                    (default 10)\n"
+            "  -m, --metric M    what to compare (default inuse_space): inuse_space,\n"
+            "                    inuse_objects, alloc_space, alloc_objects, leaked,\n"
+            "                    leaked_objects, peak, peak_objects, temporary,\n"
+            "                    temporary_space\n"
+            "  -j, --json        one JSON object on stdout, exact integers\n"
+            "  -c, --collapsed   write \"stack BASE_VALUE NEW_VALUE\" lines (difffolded.pl\n"
+            "                    format, frames root first joined by ';') for\n"
+            "                    flamegraph.pl's differential flame graph\n"
+            "  -h, --help        this help\n"
+            "\n"
+            "Examples:\n"
+            "  heaptrace diff t.htr@0 t.htr@20\n"
+            "  heaptrace diff --metric inuse_objects snap.0 snap.20\n"
+            "  heaptrace diff --collapsed t.htr@0 t.htr@20 | flamegraph.pl > growth.svg\n");
+}
+
+static ht_profile_t *
+diff_load(const char *spec)
+{
+    ht_an_opts_t ao;
+    ht_an_opts_default(&ao);
+    ao.progress = isatty(STDERR_FILENO);
+    ht_profile_t *p = NULL;
+    char err[512] = "";
+    int rc = ht_an_profile_load(spec, &ao, &p, err, sizeof err);
+    if (rc < 0) {
+        ht_cli_error("%s", err[0] ? err : strerror(-rc));
+        return NULL;
+    }
+    return p;
+}
+
+int
+cmd_diff(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"top", required_argument, NULL, 'n'},
+        {"metric", required_argument, NULL, 'm'},
+        {"json", no_argument, NULL, 'j'},
+        {"collapsed", no_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    ht_diff_opts_t dopt = {.top = 10, .json = 0, .metric = HT_M_INUSE_SPACE};
+    int collapsed = 0, c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":n:m:jch", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            if (ht_cli_parse_top(optarg, &dopt.top) < 0) {
+                ht_cli_error("diff: --top wants a number >= 0, not '%s'", optarg);
+                diff_usage(stderr);
+                return 2;
+            }
+            break;
+        case 'm': {
+            int m = ht_prof_metric_parse(optarg);
+            if (m < 0) {
+                ht_cli_error("diff: unknown metric '%s'", optarg);
+                diff_usage(stderr);
+                return 2;
+            }
+            dopt.metric = (ht_metric_t)m;
+            break;
+        }
+        case 'j':
+            dopt.json = 1;
+            break;
+        case 'c':
+            collapsed = 1;
+            break;
+        case 'h':
+            diff_usage(stdout);
+            return 0;
+        case ':':
+            ht_cli_error("diff: option '%s' needs a value", argv[optind - 1]);
+            diff_usage(stderr);
+            return 2;
+        default:
+            ht_cli_error("diff: unknown option '%s'", argv[optind - 1]);
+            diff_usage(stderr);
+            return 2;
+        }
+    }
+    if (argc - optind != 2) {
+        ht_cli_error("diff: %s", argc - optind < 2 ? "needs BASE and NEW" : "too many arguments");
+        diff_usage(stderr);
+        return 2;
+    }
+    if (collapsed && dopt.json) {
+        ht_cli_error("diff: --json and --collapsed are two different outputs; pick one");
+        diff_usage(stderr);
+        return 2;
+    }
+    const char *bspec = argv[optind], *nspec = argv[optind + 1];
+    ht_profile_t *base = diff_load(bspec);
+    if (!base)
+        return 1;
+    ht_profile_t *cur = diff_load(nspec);
+    if (!cur) {
+        ht_prof_destroy(base);
+        return 1;
+    }
+    int rc;
+    if (collapsed) {
+        ht_collapsed_opts_t co = {0};
+        rc = ht_collapsed_write_pair(stdout, base, cur, dopt.metric, &co);
+    } else {
+        rc = ht_diff_write(stdout, base, bspec, cur, nspec, &dopt);
+    }
+    ht_prof_destroy(base);
+    ht_prof_destroy(cur);
+    if (rc == 0 && fflush(stdout) != 0)
+        rc = -EIO;
+    if (rc < 0) {
+        ht_cli_error("diff: %s", rc == -EIO ? "cannot write the output" : strerror(-rc));
+        return 1;
+    }
+    return 0;
+}

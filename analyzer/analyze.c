@@ -373,7 +373,12 @@ an_replay(const char *path, int64_t snap, const ht_an_opts_t *o, ht_rd_t **rdo, 
     char e[256] = "";
     int rc = ht_rd_open(&rd, path, false, e, sizeof e);
     if (rc < 0) {
-        snprintf(err, errlen, "%s: %s", path, e[0] ? e : strerror(-rc));
+        // The file reader's messages may already name the file.
+        size_t pl = strlen(path);
+        if (!strncmp(e, path, pl) && e[pl] == ':')
+            snprintf(err, errlen, "%s", e);
+        else
+            snprintf(err, errlen, "%s: %s", path, e[0] ? e : strerror(-rc));
         return rc;
     }
     const ht_file_info_t *info = ht_rd_info(rd);

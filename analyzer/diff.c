@@ -385,7 +385,9 @@ ht_diff_write(FILE *f, const ht_profile_t *base, const char *base_spec, const ht
                        "difference\n");
         fprintf(f, "  total     %s -> %s: %s", diff_val(a, sizeof a, m, tb, 0),
                 diff_val(b, sizeof b, m, tn, 0), diff_val(c, sizeof c, m, tn - tb, 1));
-        if (total_se > 0)
+        // Identical figures are the same samples: their difference is
+        // exactly 0, not 0 give or take the independent-samples error.
+        if (total_se > 0 && tn != tb)
             fprintf(f, " ± %s", ht_report_size(a, sizeof a, total_se));
         if (rate_ok)
             fprintf(f, " (%s per hour)", diff_val(a, sizeof a, m, (tn - tb) * 3600 / secs, 1));

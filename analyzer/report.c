@@ -456,20 +456,20 @@ ht_report_write(FILE *f, const ht_profile_t *p, const char *spec, const ht_repor
     fprintf(f, "  frees         %s calls, %s\n",
             ht_report_count(a, sizeof a, (double)p->exact_frees),
             ht_report_size(b, sizeof b, (double)p->exact_free_bytes));
-    fprintf(f, "  %-13s %s in %s objects\n", live_word,
+    fprintf(f, "  %-13s %s in %s object(s)\n", live_word,
             rep_est(a, sizeof a, p, v[HT_M_INUSE_SPACE]),
             rep_cnt(b, sizeof b, p, v[HT_M_INUSE_OBJECTS]));
     fprintf(f, "  peak          %s at %.2f s\n", rep_est(a, sizeof a, p, p->peak_bytes),
             rep_sec(p->peak_ns));
     if (p->exited)
-        fprintf(f, "  leaked        %s in %s objects (never freed before exit)\n",
+        fprintf(f, "  leaked        %s in %s object(s) (never freed before exit)\n",
                 rep_est(a, sizeof a, p, v[HT_M_LEAKED_SPACE]),
                 rep_cnt(b, sizeof b, p, v[HT_M_LEAKED_OBJECTS]));
     else
         fprintf(f, "  leaked        unknown: the trace holds no exit (%s is what was live at "
                    "its end)\n",
                 rep_est(a, sizeof a, p, v[HT_M_LEAKED_SPACE]));
-    fprintf(f, "  temporary     %s allocations freed right away (%s)\n",
+    fprintf(f, "  temporary     %s allocation(s) freed right away (%s)\n",
             rep_cnt(a, sizeof a, p, v[HT_M_TEMP_OBJECTS]),
             rep_est(b, sizeof b, p, v[HT_M_TEMP_SPACE]));
     if (p->rss)
@@ -489,7 +489,7 @@ ht_report_write(FILE *f, const ht_profile_t *p, const char *spec, const ht_repor
                 n ? "" : ": none");
         for (uint32_t i = 0; i < n && i < (uint32_t)top; i++) {
             const ht_pstack_t *s = &p->stacks[idx[i]];
-            fprintf(f, "  %2u. %-26s %14s objects  %s\n", i + 1,
+            fprintf(f, "  %2u. %-26s %14s object(s)  %s\n", i + 1,
                     rep_est(a, sizeof a, p, s->v[tb->bytes]),
                     rep_cnt(b, sizeof b, p, s->v[tb->objs]), ht_report_site(c, sizeof c, p, s));
             // A short stack: the callers that tell this site apart.
@@ -552,13 +552,13 @@ ht_report_leaks(FILE *f, const ht_profile_t *p, const char *spec, const ht_repor
         free(idx);
         return ferror(f) ? -EIO : 0;
     }
-    fprintf(f, "%s in %s objects never freed, from %u stack%s%s\n",
+    fprintf(f, "%s in %s object(s) never freed, from %u stack%s%s\n",
             rep_est(a, sizeof a, p, v[HT_M_LEAKED_SPACE]),
             rep_cnt(b, sizeof b, p, v[HT_M_LEAKED_OBJECTS]), n, n == 1 ? "" : "s",
             shown < n ? " (largest shown)" : "");
     for (uint32_t i = 0; i < shown; i++) {
         const ht_pstack_t *s = &p->stacks[idx[i]];
-        fprintf(f, "\n#%u  %s in %s objects  at %s", i + 1,
+        fprintf(f, "\n#%u  %s in %s object(s)  at %s", i + 1,
                 rep_est(a, sizeof a, p, s->v[HT_M_LEAKED_SPACE]),
                 rep_cnt(b, sizeof b, p, s->v[HT_M_LEAKED_OBJECTS]),
                 ht_report_site(c, sizeof c, p, s));

@@ -449,20 +449,31 @@ pprof_mappings(pprof_enc_t *e)
             exe = i;
             break;
         }
-    for (uint32_t k = 0; k < p->nmaps && !e->out.err; k++) {
-        uint32_t i = k == 0 ? exe : k <= exe ? k - 1 : k;
-        const ht_mapping_t *m = &p->maps[i];
-        bool files = false, lines = false, inl = false;
-        for (uint32_t j = 0; j < p->nlocs; j++) {
-            const ht_location_t *l = &p->locs[j];
-            if (l->mapping != i + 1)
-                continue;
-            inl |= l->nlines > 1;
-            for (uint32_t k = 0; k < l->nlines; k++) {
-                files |= l->lines[k].file && l->lines[k].file[0];
-                lines |= l->lines[k].line != 0;
-            }
+    // What the locations of each mapping carry, in one pass over them.
+    enum { HAS_FILES = 1, HAS_LINES = 2, HAS_INLINE = 4 };
+    uint8_t *has = calloc(p->nmaps ? p->nmaps : 1, 1);
+    if (!has) {
+        e->out.err = -ENOMEM;
+        return;
+    }
+    for (uint32_t j = 0; j < p->nlocs; j++) {
+        const ht_location_t *l = &p->locs[j];
+        if (!l->mapping || l->mapping > p->nmaps)
+            continue;
+        uint8_t *h = &has[l->mapping - 1];
+        if (l->nlines > 1)
+            *h |= HAS_INLINE;
+        for (uint32_t k = 0; k < l->nlines; k++) {
+            if (l->lines[k].file && l->lines[k].file[0])
+                *h |= HAS_FILES;
+            if (l->lines[k].line)
+                *h |= HAS_LINES;
         }
+    }
+    for (uint32_t pos = 0; pos < p->nmaps && !e->out.err; pos++) {
+        uint32_t i = pos == 0 ? exe : pos <= exe ? pos - 1 : pos;
+        const ht_mapping_t *m = &p->maps[i];
+        bool files = has[i] & HAS_FILES, lines = has[i] & HAS_LINES, inl = has[i] & HAS_INLINE;
         pb_uint(&e->sub, PB_MAPPING_ID, (uint64_t)i + 1);
         pb_uint(&e->sub, PB_MAPPING_MEMORY_START, m->start);
         pb_uint(&e->sub, PB_MAPPING_MEMORY_LIMIT, m->limit);
@@ -475,6 +486,7 @@ pprof_mappings(pprof_enc_t *e)
         pb_bool(&e->sub, PB_MAPPING_HAS_INLINE_FRAMES, inl);
         pb_msg(&e->out, PB_PROFILE_MAPPING, &e->sub);
     }
+    free(has);
 }
 
 static void

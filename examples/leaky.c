@@ -50,11 +50,15 @@ grow_buffer_badly(char *old, size_t oldlen, size_t newlen)
     return p;
 }
 
+// Seen by the compiler as used elsewhere, so it cannot drop a malloc/free pair.
+char *volatile leaky_sink;
+
 static NOINLINE void
 do_temporary_work(int i)
 {
     char *tmp = malloc(64 + (size_t)(i % 512));  // freed: not a leak
     memset(tmp, 0, 64);
+    leaky_sink = tmp;
     free(tmp);
 }
 

@@ -1,0 +1,132 @@
+/* tests/unit/test_live.c -- the address filter and the table of recorded
+ * live pointers: insert/remove/lookup, tombstone reuse, full table, and
+ * many threads at once. */
+#include "libheaptrace/live.h"
+
+#include <check.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+START_TEST(test_live_basic)
+{
+    // Before init: everything "never recorded", inserts refused.
+    ck_assert(!ht_live_maybe((void *)0x1000));
+    ck_assert_int_ne(ht_live_insert((void *)0x1000, 8), 0);
+    ck_assert_int_eq(ht_live_init(12), 0);
+    void *a = (void *)0x7f0000001010, *b = (void *)0x7f0000001020, *c = (void *)0x7f0000009000;
+    ck_assert(!ht_live_maybe(a));
+    ck_assert_int_eq(ht_live_insert(a, 100), 0);
+    ck_assert(ht_live_maybe(a));
+    ck_assert(ht_live_maybe(b)); // same page: the filter may say maybe
+    ck_assert(!ht_live_maybe(c)); // other page: certainly not
+    uint64_t sz = 0;
+    ck_assert(!ht_live_remove(b, &sz)); // a hit in the filter, a miss in the table
+    ck_assert(ht_live_remove(a, &sz));
+    ck_assert_uint_eq(sz, 100);
+    ck_assert(!ht_live_remove(a, &sz)); // double free: no
+    ck_assert(!ht_live_maybe(a));       // counter back to zero
+    // Reinsert after removal (the tombstone is reused).
+    ck_assert_int_eq(ht_live_insert(a, 5), 0);
+    ck_assert(ht_live_remove(a, &sz));
+    ck_assert_uint_eq(sz, 5);
+    ht_live_stats_t st;
+    ht_live_stats(&st);
+    ck_assert_uint_eq(st.inserts, 2);
+    ck_assert_uint_eq(st.removes, 2);
+    ck_assert_uint_eq(st.live, 0);
+    ht_live_fini();
+}
+END_TEST
+
+START_TEST(test_live_full)
+{
+    // 16 slots: at most 16 live; a 17th is refused, removal makes room.
+    ck_assert_int_eq(ht_live_init(4), 0);
+    uintptr_t base = 0x500000000000;
+    for (int i = 0; i < 16; i++)
+        ck_assert_int_eq(ht_live_insert((void *)(base + (uintptr_t)i * 16), (uint64_t)i), 0);
+    ck_assert_int_ne(ht_live_insert((void *)(base + 16 * 16), 1), 0);
+    ht_live_stats_t st;
+    ht_live_stats(&st);
+    ck_assert_uint_eq(st.insert_failures, 1);
+    for (int i = 0; i < 16; i++) {
+        uint64_t sz = 99;
+        ck_assert(ht_live_remove((void *)(base + (uintptr_t)i * 16), &sz));
+        ck_assert_uint_eq(sz, (uint64_t)i);
+    }
+    // Only tombstones left: lookups of absent keys still terminate.
+    ck_assert(!ht_live_remove((void *)(base + 17 * 16), NULL));
+    ck_assert_int_eq(ht_live_insert((void *)(base + 16 * 16), 1), 0);
+    ht_live_fini();
+}
+END_TEST
+
+#define LT_THREADS 4
+#define LT_PER 50000
+
+typedef struct lt_arg_s {
+    int id;
+    long errors;
+} lt_arg_t;
+
+static void *
+lt_worker(void *a)
+{
+    lt_arg_t *la = a;
+    // Each thread owns its own addresses (as in a program), interleaved on
+    // the same pages as the others' so filter counters are shared.
+    uintptr_t base = 0x600000000000 + (uintptr_t)la->id * 16;
+    for (int round = 0; round < 4; round++) {
+        for (int i = 0; i < LT_PER; i++) {
+            void *p = (void *)(base + (uintptr_t)i * 16 * LT_THREADS);
+            if (ht_live_insert(p, (uint64_t)i) != 0)
+                la->errors++;
+        }
+        for (int i = 0; i < LT_PER; i++) {
+            void *p = (void *)(base + (uintptr_t)i * 16 * LT_THREADS);
+            uint64_t sz;
+            if (!ht_live_maybe(p) || !ht_live_remove(p, &sz) || sz != (uint64_t)i)
+                la->errors++;
+            if (ht_live_remove(p, &sz))
+                la->errors++;
+        }
+    }
+    return NULL;
+}
+
+START_TEST(test_live_threads)
+{
+    ck_assert_int_eq(ht_live_init(20), 0);
+    pthread_t t[LT_THREADS];
+    lt_arg_t a[LT_THREADS];
+    for (int i = 0; i < LT_THREADS; i++) {
+        a[i] = (lt_arg_t){i, 0};
+        pthread_create(&t[i], NULL, lt_worker, &a[i]);
+    }
+    for (int i = 0; i < LT_THREADS; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_int_eq(a[i].errors, 0);
+    }
+    ht_live_stats_t st;
+    ht_live_stats(&st);
+    ck_assert_uint_eq(st.inserts, (uint64_t)LT_THREADS * LT_PER * 4);
+    ck_assert_uint_eq(st.live, 0);
+    // Every filter counter is back to zero.
+    for (int i = 0; i < LT_THREADS * LT_PER; i += 97)
+        ck_assert(!ht_live_maybe((void *)(0x600000000000 + (uintptr_t)i * 16)));
+    ht_live_fini();
+}
+END_TEST
+
+Suite *
+suite_live(void)
+{
+    Suite *s = suite_create("live");
+    TCase *tc = tcase_create("live");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_live_basic);
+    tcase_add_test(tc, test_live_full);
+    tcase_add_test(tc, test_live_threads);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,380 @@
+/* tests/unit/test_rec.c -- the recorder driven directly (no LD_PRELOAD):
+ * what reaches the ring for allocations, frees and reallocs in --all and
+ * sampled mode, backtrace trimming and depth, threads, snapshot, exit. */
+#include "libheaptrace/rec.h"
+
+#include <check.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "libheaptrace/live.h"
+
+static ht_ring_t ring;
+
+static void
+rec_setup(uint64_t rate, uint32_t depth)
+{
+    ht_ring_params_t p = {64, 64 * 1024, 1 << 14, 1 << 20};
+    size_t len = ht_ring_size(&p);
+    void *mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(mem, MAP_FAILED);
+    ht_ring_format(&ring, mem, &p);
+    ring.hdr->pid = getpid();
+    ring.hdr->ppid = getppid();
+    ring.hdr->flags = rate ? 0 : HT_TF_PROC_ALL;
+    ring.hdr->sample_rate = rate;
+    ring.hdr->max_depth = depth;
+    ck_assert_int_eq(ht_live_init(16), 0);
+    ck_assert_int_eq(ht_rec_start(&ring, "/bin/test", 9, "test\0-x", 7), 0);
+    ck_assert_int_eq(atomic_load(&ht_rec_state), HT_REC_ON);
+}
+
+#define MAXR 400000
+typedef struct got_s {
+    long n;
+    long kinds[32];
+    ht_tf_rec_t *r; /* MAXR, strings not kept */
+} got_t;
+
+static int
+got_cb(void *ctx, const ht_tf_rec_t *rec)
+{
+    got_t *g = ctx;
+    g->kinds[rec->kind & 31]++;
+    if (g->n < MAXR) {
+        g->r[g->n] = *rec;
+        g->r[g->n].str = NULL;
+        g->r[g->n].frames = NULL;
+    }
+    g->n++;
+    return 0;
+}
+
+static got_t *
+drain(void)
+{
+    got_t *g = calloc(1, sizeof *g);
+    g->r = calloc(MAXR, sizeof *g->r);
+    ht_ring_consumer_t c;
+    ck_assert_int_eq(ht_ring_consumer_init(&c, &ring), 0);
+    while (ht_ring_consume(&c, got_cb, g) > 0)
+        ;
+    ck_assert_uint_eq(c.bad_records, 0);
+    ht_ring_consumer_fini(&c);
+    return g;
+}
+
+static void
+got_free(got_t *g)
+{
+    free(g->r);
+    free(g);
+}
+
+/* Stand-ins for the interposers: the same shape as shim.c. */
+static __attribute__((noinline)) void
+fake_malloc(void *p, size_t n)
+{
+    ht_rec_alloc(p, n, __builtin_return_address(0));
+    __asm__ volatile("" ::: "memory"); // no tail call: keep this frame
+}
+
+static __attribute__((noinline)) void
+fake_free(void *p)
+{
+    ht_rec_free(p, __builtin_return_address(0));
+    __asm__ volatile("" ::: "memory");
+}
+
+static __attribute__((noinline)) void
+caller_fn(void *p, size_t n)
+{
+    fake_malloc(p, n);
+    __asm__ volatile("" ::: "memory");
+}
+
+static const ht_tf_rec_t *
+find(const got_t *g, int kind, uint64_t ptr, int nth)
+{
+    for (long i = 0; i < g->n && i < MAXR; i++)
+        if (g->r[i].kind == kind && g->r[i].ptr == ptr && nth-- == 0)
+            return &g->r[i];
+    return NULL;
+}
+
+START_TEST(test_rec_all_mode)
+{
+    rec_setup(0, 64);
+    static char blocks[100][64];
+    for (int i = 0; i < 100; i++)
+        caller_fn(blocks[i], (size_t)i);
+    for (int i = 0; i < 60; i++)
+        fake_free(blocks[i]);
+    fake_free((void *)0x1234560); // never recorded: no event
+    got_t *g = drain();
+    ck_assert_int_eq(g->kinds[HT_TF_PROCESS], 1);
+    ck_assert_int_ge(g->kinds[HT_TF_MODULE], 1);
+    ck_assert_int_eq(g->kinds[HT_TF_THREAD], 1);
+    ck_assert_int_eq(g->kinds[HT_TF_ALLOC], 100);
+    ck_assert_int_eq(g->kinds[HT_TF_ALLOC_W], 0);
+    ck_assert_int_eq(g->kinds[HT_TF_FREE], 60);
+    // PROCESS comes first, THREAD before any event.
+    ck_assert_int_eq(g->r[0].kind, HT_TF_PROCESS);
+    ck_assert_uint_eq(g->r[0].pid, (uint64_t)getpid());
+    ck_assert_uint_eq(g->r[0].flags, HT_TF_PROC_ALL);
+    uint64_t stack = 0;
+    for (int i = 0; i < 100; i++) {
+        const ht_tf_rec_t *a = find(g, HT_TF_ALLOC, (uintptr_t)blocks[i], 0);
+        ck_assert_ptr_nonnull(a);
+        ck_assert_uint_eq(a->size, (uint64_t)i);
+        ck_assert_uint_eq(a->weight, HT_TF_WEIGHT_ONE);
+        ck_assert_uint_ne(a->stack, 0);
+        if (i == 0)
+            stack = a->stack;
+        ck_assert_uint_eq(a->stack, stack); // same call site, one id
+        const ht_tf_rec_t *f = find(g, HT_TF_FREE, (uintptr_t)blocks[i], 0);
+        ck_assert(i < 60 ? f != NULL : f == NULL);
+        if (f)
+            ck_assert(f->ts >= a->ts);
+    }
+    // Frame 0 is the return address in caller_fn: the shim's frames
+    // (fake_malloc and below) are cut.
+    uint32_t n;
+    const uint64_t *fr = ht_ring_stack_get(&ring, stack, &n);
+    ck_assert_ptr_nonnull(fr);
+    ck_assert_uint_ge(n, 2);
+    ck_assert_uint_gt(fr[0], (uintptr_t)caller_fn);
+    ck_assert_uint_lt(fr[0], (uintptr_t)caller_fn + 64);
+    // Exact totals so far are in the TLS; exit writes them.
+    ck_assert_uint_eq(ht_rec_tls.allocs, 100);
+    ck_assert_uint_eq(ht_rec_tls.frees, 61);
+    got_free(g);
+
+    ht_rec_exit(HT_TF_EXIT_STATUS, 3);
+    ck_assert_int_eq(atomic_load(&ht_rec_state), HT_REC_OFF);
+    ck_assert_uint_eq(atomic_load(&ring.hdr->state), HT_RING_STATE_EXITED);
+    g = drain();
+    ck_assert_int_eq(g->kinds[HT_TF_EXIT], 1);
+    ck_assert_int_eq(g->kinds[HT_TF_TOTALS], 1);
+    const ht_tf_rec_t *t = NULL;
+    for (long i = 0; i < g->n; i++)
+        if (g->r[i].kind == HT_TF_TOTALS)
+            t = &g->r[i];
+    ck_assert_uint_eq(t->allocs, 100);
+    ck_assert_uint_eq(t->alloc_bytes, 99 * 100 / 2);
+    ck_assert_uint_eq(t->frees, 61);
+    ck_assert_uint_eq(t->free_bytes, 59 * 60 / 2);
+    ck_assert_uint_eq(g->r[g->n - 1].kind, HT_TF_EXIT);
+    ck_assert_uint_eq(g->r[g->n - 1].code, 3);
+    // After exit nothing more is recorded.
+    fake_malloc(blocks[99] + 8, 1);
+    fake_free(blocks[99]);
+    got_free(g);
+    g = drain();
+    ck_assert_int_eq(g->n, 0);
+    got_free(g);
+}
+END_TEST
+
+static __attribute__((noinline)) void
+fake_realloc(void *old, void *newp, size_t n)
+{
+    ht_rec_realloc_t rr;
+    ht_rec_realloc_pre(old, &rr);
+    ht_rec_realloc_post(old, newp, n, &rr, __builtin_return_address(0));
+    __asm__ volatile("" ::: "memory");
+}
+
+START_TEST(test_rec_realloc)
+{
+    rec_setup(0, 16);
+    static char a[64], b[64], c[64], d[64];
+    fake_malloc(a, 10);
+    fake_realloc(a, b, 20);    // moved: FREE a, ALLOC b
+    fake_realloc(b, b, 30);    // in place: FREE b, ALLOC b
+    fake_realloc(b, NULL, 40); // failed: nothing, b still live
+    fake_realloc(b, NULL, 0);  // realloc(b, 0) freed b
+    fake_realloc(c, d, 8);     // c never recorded: only ALLOC d
+    fake_free(b);              // already gone: nothing
+    fake_free(d);
+    got_t *g = drain();
+    ck_assert_int_eq(g->kinds[HT_TF_ALLOC], 4);
+    ck_assert_int_eq(g->kinds[HT_TF_FREE], 4);
+    const ht_tf_rec_t *ev[16];
+    int ne = 0;
+    for (long i = 0; i < g->n; i++)
+        if (g->r[i].kind == HT_TF_ALLOC || g->r[i].kind == HT_TF_FREE)
+            ev[ne++] = &g->r[i];
+    ck_assert_int_eq(ne, 8);
+    struct { int kind; void *p; uint64_t size; } want[8] = {
+        {HT_TF_ALLOC, a, 10}, {HT_TF_FREE, a, 0}, {HT_TF_ALLOC, b, 20}, {HT_TF_FREE, b, 0},
+        {HT_TF_ALLOC, b, 30}, {HT_TF_FREE, b, 0}, {HT_TF_ALLOC, d, 8}, {HT_TF_FREE, d, 0}};
+    for (int i = 0; i < 8; i++) {
+        ck_assert_int_eq(ev[i]->kind, want[i].kind);
+        ck_assert_uint_eq(ev[i]->ptr, (uintptr_t)want[i].p);
+        if (want[i].kind == HT_TF_ALLOC)
+            ck_assert_uint_eq(ev[i]->size, want[i].size);
+        if (i)
+            ck_assert(ev[i]->ts >= ev[i - 1]->ts);
+    }
+    got_free(g);
+}
+END_TEST
+
+static __attribute__((noinline)) int
+recurse(int depth, void *p)
+{
+    if (depth == 0) {
+        fake_malloc(p, 1);
+        return 0;
+    }
+    int r = recurse(depth - 1, p);
+    __asm__ volatile("" ::: "memory"); // not a tail call
+    return r + 1;
+}
+
+static __attribute__((noinline)) void
+deep_entry(void *p)
+{
+    recurse(200, p);
+    __asm__ volatile("" ::: "memory");
+}
+
+START_TEST(test_rec_deep_stack)
+{
+    rec_setup(0, 256);
+    static char x[16], y[16];
+    deep_entry(x);
+    got_t *g = drain();
+    const ht_tf_rec_t *a = find(g, HT_TF_ALLOC, (uintptr_t)x, 0);
+    ck_assert_ptr_nonnull(a);
+    uint32_t n;
+    const uint64_t *fr = ht_ring_stack_get(&ring, a->stack, &n);
+    ck_assert_ptr_nonnull(fr);
+    ck_assert_uint_ge(n, 203);
+    // The 201 recurse frames, then deep_entry: the walk got through.
+    ck_assert_uint_gt(fr[201], (uintptr_t)deep_entry);
+    ck_assert_uint_lt(fr[201], (uintptr_t)deep_entry + 64);
+    got_free(g);
+    // A depth limit cuts from the root end, keeping the leaf.
+    ht_rec_exit(0, 0);
+    ht_live_fini();
+    rec_setup(0, 50);
+    deep_entry(y);
+    g = drain();
+    a = find(g, HT_TF_ALLOC, (uintptr_t)y, 0);
+    fr = ht_ring_stack_get(&ring, a->stack, &n);
+    ck_assert_uint_eq(n, 50);
+    ck_assert_uint_gt(fr[0], (uintptr_t)recurse);
+    ck_assert_uint_lt(fr[0], (uintptr_t)recurse + 128);
+    got_free(g);
+}
+END_TEST
+
+START_TEST(test_rec_sampled)
+{
+    const uint64_t R = 8192;
+    rec_setup(R, 8);
+    // 200,000 allocations of 100 bytes: about 200000 * 101 / 8192 = 2466
+    // samples, each standing for 8192/101 objects.
+    char *arena = malloc(200000 * 16);
+    for (int i = 0; i < 200000; i++) {
+        fake_malloc(arena + (size_t)i * 16, 100);
+        if (i % 2)
+            fake_free(arena + (size_t)i * 16);
+    }
+    got_t *g = drain();
+    long ns = g->kinds[HT_TF_ALLOC_W];
+    ck_assert_int_eq(g->kinds[HT_TF_ALLOC], 0);
+    ck_assert_msg(ns > 2466 - 5 * 50 && ns < 2466 + 5 * 50, "%ld samples", ns);
+    double wsum = 0;
+    long freed = 0;
+    for (long i = 0; i < g->n; i++) {
+        if (g->r[i].kind == HT_TF_ALLOC_W) {
+            wsum += (double)g->r[i].weight / HT_TF_WEIGHT_ONE;
+            freed += ((g->r[i].ptr - (uintptr_t)arena) / 16) % 2;
+        }
+    }
+    ck_assert_msg(wsum > 200000 * 0.9 && wsum < 200000 * 1.1, "weights sum %.0f", wsum);
+    // Exactly the frees of sampled pointers are recorded.
+    ck_assert_int_eq(g->kinds[HT_TF_FREE], freed);
+    // Periodic totals every 64K allocations.
+    ck_assert_int_ge(g->kinds[HT_TF_TOTALS], 3);
+    got_free(g);
+    free(arena);
+}
+END_TEST
+
+static void *
+thread_body(void *a)
+{
+    static char blk[8][32];
+    int k = (int)(intptr_t)a;
+    fake_malloc(blk[k], 24);
+    pthread_setname_np(pthread_self(), "worker");
+    return NULL;
+}
+
+START_TEST(test_rec_threads_and_snapshot)
+{
+    rec_setup(0, 16);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, thread_body, (void *)(intptr_t)i);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    ck_assert_int_eq(ht_rec_snapshot(HT_TF_SNAP_API), 0);
+    got_t *g = drain();
+    ck_assert_int_eq(g->kinds[HT_TF_THREAD], 5); // main + 4
+    ck_assert_int_eq(g->kinds[HT_TF_THREAD_END], 4);
+    ck_assert_int_eq(g->kinds[HT_TF_ALLOC], 4);
+    ck_assert_int_eq(g->kinds[HT_TF_SNAPSHOT_REQ], 1);
+    // Each ended thread wrote its totals (1 alloc) before THREAD_END, and
+    // all its buffers were handed back.
+    int tot1 = 0;
+    for (long i = 0; i < g->n; i++)
+        if (g->r[i].kind == HT_TF_TOTALS && g->r[i].allocs == 1 && g->r[i].tid != (uint64_t)getpid())
+            tot1++;
+    ck_assert_int_eq(tot1, 4);
+    for (uint32_t i = 0; i < ring.hdr->nbufs; i++)
+        ck_assert_uint_ne(atomic_load(&ring.bufs[i].state), HT_RING_BUF_OWNED);
+    got_free(g);
+    // Not recording: the API says so.
+    ht_rec_stop();
+    ck_assert_int_eq(ht_rec_snapshot(HT_TF_SNAP_API), -1);
+}
+END_TEST
+
+START_TEST(test_rec_guard_and_exclude)
+{
+    rec_setup(0, 16);
+    static char a[16], b[16];
+    ht_rec_guard_enter();
+    fake_malloc(a, 1); // the shim's own allocation: not recorded
+    ht_rec_guard_leave();
+    ht_rec_thread_exclude();
+    fake_malloc(b, 1);
+    got_t *g = drain();
+    ck_assert_int_eq(g->kinds[HT_TF_ALLOC], 0);
+    got_free(g);
+}
+END_TEST
+
+Suite *
+suite_rec(void)
+{
+    Suite *s = suite_create("rec");
+    TCase *tc = tcase_create("rec");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_rec_all_mode);
+    tcase_add_test(tc, test_rec_realloc);
+    tcase_add_test(tc, test_rec_deep_stack);
+    tcase_add_test(tc, test_rec_sampled);
+    tcase_add_test(tc, test_rec_threads_and_snapshot);
+    tcase_add_test(tc, test_rec_guard_and_exclude);
+    suite_add_tcase(s, tc);
+    return s;
+}

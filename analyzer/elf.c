@@ -156,9 +156,10 @@ elf_sym_cmp(const void *a, const void *b)
     return x->name < y->name ? -1 : x->name > y->name;
 }
 
-/* Rank an alias: global before weak before local, then fewer leading
- * underscores ("malloc" before "__libc_malloc" before "__GI___libc_malloc"),
- * then shorter. */
+/* Rank an alias: fewer leading underscores first ("calloc" before the
+ * GLOBAL "__libc_calloc", "pipe2" before "__GI_pipe2": the public name is
+ * the one people know), then global before weak before local, then
+ * shorter. */
 static uint16_t
 elf_sym_rank(int bind, const char *name)
 {
@@ -167,7 +168,7 @@ elf_sym_rank(int bind, const char *name)
         us++;
     unsigned b = bind == STB_GLOBAL ? 0 : bind == STB_WEAK ? 1 : 2;
     size_t len = strlen(name);
-    return (uint16_t)(b << 12 | us << 8 | (len > 255 ? 255 : len));
+    return (uint16_t)(us << 12 | b << 8 | (len > 255 ? 255 : len));
 }
 
 /* Read function symbols of one symbol table section. */

@@ -52,16 +52,17 @@ size_t ht_elf_syms_count(const ht_elf_t *e);
  * The function symbol containing ELF virtual address vaddr: sizes are
  * respected (an address past the end of the nearest symbol is not in it);
  * a symbol of size 0 covers up to the next symbol or the end of its
- * section. Of aliases at one address the global, least-underscored name
- * wins ("malloc" over "__libc_malloc"). Returns the raw (mangled) name,
+ * section. Of aliases at one address the least-underscored name wins
+ * ("calloc" over "__libc_calloc"), then global over weak over local.
+ * Returns the raw (mangled) name,
  * owned by e, and its start in *start (may be NULL); NULL if no symbol
  * contains vaddr.
  */
 const char *ht_elf_sym_lookup(const ht_elf_t *e, uint64_t vaddr, uint64_t *start);
 
-/* The lowest address of symbol NAME (exact match on the raw name) in
- * *vaddr; 0, or -ENOENT if there is no such function. Linear; for tests
- * and tools. */
+/* The lowest address of symbol NAME (exact match on the raw name of the
+ * alias kept at each address) in *vaddr; 0, or -ENOENT if there is no
+ * such function. Linear; for tests and tools. */
 int ht_elf_sym_find(const ht_elf_t *e, const char *name, uint64_t *vaddr);
 
 /*

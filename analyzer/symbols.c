@@ -269,7 +269,7 @@ ht_sym_module(ht_sym_t *s, const char *path, const uint8_t *build_id, size_t bui
     for (size_t i = 0; i < s->nmods; i++) {
         sym_mod_t *m = &s->mods[i];
         if (m->key == key && m->build_id_len == build_id_len && strcmp(m->path, path) == 0 &&
-            memcmp(m->build_id, build_id, build_id_len) == 0)
+            (build_id_len == 0 || memcmp(m->build_id, build_id, build_id_len) == 0))
             return (int)i;
     }
     if (s->nmods >= INT_MAX)
@@ -291,7 +291,8 @@ ht_sym_module(ht_sym_t *s, const char *path, const uint8_t *build_id, size_t bui
         free(m->path);
         return -ENOMEM;
     }
-    memcpy(m->build_id, build_id, build_id_len);
+    if (build_id_len)
+        memcpy(m->build_id, build_id, build_id_len);
     m->build_id_len = build_id_len;
     m->key = key;
     return (int)s->nmods++;

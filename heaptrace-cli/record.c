@@ -394,9 +394,11 @@ cmd_record(int argc, char **argv)
         free(exe);
         return 1;
     }
-    // `heaptrace snapshot <this pid>` finds the rings through our
-    // environment.
+    // `heaptrace snapshot <this pid>` finds the rings through this open
+    // descriptor (/proc/PID/fd): our environment as changed here does not
+    // show in /proc/PID/environ. Set it anyway for our own children.
     setenv("HEAPTRACE_RING_DIR", rdir, 1);
+    int keep_fd = open(rdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
     // Orphans of PROG (daemons, double forks) become our children, so we
     // know when the last recorded process is gone, and their status.
@@ -553,6 +555,8 @@ cmd_record(int argc, char **argv)
     size_t nprocs = ht_coll_nprocs(c);
     ht_coll_destroy(c);
     rec_rmdir(rdir);
+    if (keep_fd >= 0)
+        close(keep_fd);
 
     int ret = 1;
     if (child_done)

@@ -27,11 +27,11 @@
 #include <unistd.h>
 
 /* Limits against hostile input: real programs stay far below them. */
-#define DW_MAX_DEPTH 128        /* DIE nesting we follow */
-#define DW_MAX_RANGES 4096      /* ranges of one DIE */
+#define DW_MAX_DEPTH 128   /* DIE nesting we follow */
+#define DW_MAX_RANGES 4096 /* ranges of one DIE */
 #define DW_MAX_CUS (1u << 20)
-#define DW_MAX_NAME_HOPS 8      /* abstract_origin / specification chain */
-#define DW_MAX_CHAIN 64         /* inline nesting of one address */
+#define DW_MAX_NAME_HOPS 8 /* abstract_origin / specification chain */
+#define DW_MAX_CHAIN 64    /* inline nesting of one address */
 
 /* An address interval with a payload, kept sorted by lo; maxhi is the
  * running maximum of hi, which bounds the backward walk when intervals
@@ -60,18 +60,18 @@ typedef struct dw_range_s {
 } dw_range_t;
 
 typedef struct dw_cu_s {
-    Dwarf_Off off;   /* CU DIE offset in .debug_info */
-    uint64_t base;   /* CU base address (low_pc), for DWARF 2-4 ranges */
+    Dwarf_Off off; /* CU DIE offset in .debug_info */
+    uint64_t base; /* CU base address (low_pc), for DWARF 2-4 ranges */
     uint16_t version;
-    int8_t state;    /* 0: not read, 1: read, -1: damaged (no info) */
+    int8_t state;       /* 0: not read, 1: read, -1: damaged (no info) */
     uint8_t had_ranges; /* the CU DIE gave address ranges */
-    dw_ivals_t rows; /* line table: (line, file number) */
-    dw_ivals_t funcs; /* out-of-line functions: (scope index) */
+    dw_ivals_t rows;    /* line table: (line, file number) */
+    dw_ivals_t funcs;   /* out-of-line functions: (scope index) */
     dw_scope_t *scopes;
     size_t nscopes, scopes_cap;
     dw_range_t *ranges;
     size_t nranges, ranges_cap;
-    char **files;    /* dwarf_srcfiles() */
+    char **files; /* dwarf_srcfiles() */
     Dwarf_Signed nfiles;
     Dwarf_Signed file_base; /* file number of files[0] */
 } dw_cu_t;
@@ -102,12 +102,12 @@ dw_handler_cb(Dwarf_Error err, Dwarf_Ptr arg)
 }
 
 // Release an error returned by a failed call; errors mean "no info".
-#define DW_DROP(d, err)                               \
-    do {                                              \
-        if (err) {                                    \
-            dwarf_dealloc_error((d)->dbg, err);       \
-            err = NULL;                               \
-        }                                             \
+#define DW_DROP(d, err)                                                                            \
+    do {                                                                                           \
+        if (err) {                                                                                 \
+            dwarf_dealloc_error((d)->dbg, err);                                                    \
+            err = NULL;                                                                            \
+        }                                                                                          \
     } while (0)
 
 /* ---- interval sets ---- */
@@ -583,8 +583,8 @@ dw_walk(dw_src_t *d, dw_cu_t *cu, Dwarf_Die die, int depth, int32_t parent)
                 last = s;
             } else {
                 for (size_t i = r0; i < cu->nranges && rc == 0; i++)
-                    rc = dw_ivals_push(&cu->funcs, cu->ranges[i].lo, cu->ranges[i].hi,
-                                       (uint32_t)s, 0);
+                    rc = dw_ivals_push(&cu->funcs, cu->ranges[i].lo, cu->ranges[i].hi, (uint32_t)s,
+                                       0);
             }
             if (rc == 0)
                 rc = dw_walk(d, cu, child, depth + 1, s);
@@ -751,8 +751,7 @@ dw_index_aranges(dw_src_t *d)
         Dwarf_Unsigned seg = 0, segsz = 0, len = 0;
         Dwarf_Addr start = 0;
         Dwarf_Off cuoff = 0;
-        if (dwarf_get_arange_info_b(ar[i], &seg, &segsz, &start, &len, &cuoff, &err) ==
-            DW_DLV_OK) {
+        if (dwarf_get_arange_info_b(ar[i], &seg, &segsz, &start, &len, &cuoff, &err) == DW_DLV_OK) {
             size_t lo = 0, hi = d->ncus;
             while (lo < hi) {
                 size_t mid = lo + (hi - lo) / 2;
@@ -762,8 +761,8 @@ dw_index_aranges(dw_src_t *d)
                     hi = mid;
             }
             if (lo < d->ncus && d->cus[lo].off == cuoff && !d->cus[lo].had_ranges && len > 0)
-                dw_ivals_push(&d->cu_index, start, len > UINT64_MAX - start ? UINT64_MAX : start + len,
-                              (uint32_t)lo, 0);
+                dw_ivals_push(&d->cu_index, start,
+                              len > UINT64_MAX - start ? UINT64_MAX : start + len, (uint32_t)lo, 0);
         } else
             DW_DROP(d, err);
         dwarf_dealloc(d->dbg, ar[i], DW_DLA_ARANGE);
@@ -782,9 +781,9 @@ dw_index(dw_src_t *d)
         Dwarf_Half version = 0, addr_size = 0, len_size = 0, ext_size = 0, cu_type = 0;
         Dwarf_Off abbrev = 0;
         Dwarf_Sig8 sig;
-        int res = dwarf_next_cu_header_d(d->dbg, 1, &hdr_len, &version, &abbrev, &addr_size,
-                                         &len_size, &ext_size, &sig, &typeoff, &next, &cu_type,
-                                         &err);
+        int res =
+            dwarf_next_cu_header_d(d->dbg, 1, &hdr_len, &version, &abbrev, &addr_size, &len_size,
+                                   &ext_size, &sig, &typeoff, &next, &cu_type, &err);
         if (res != DW_DLV_OK) {
             // DW_DLV_ERROR: the rest of .debug_info cannot be walked;
             // what was indexed so far stays usable.
@@ -861,9 +860,9 @@ dw_index(dw_src_t *d)
  */
 
 #define DW_NONE UINT32_MAX
-#define DW_REPLY_MAX (1ull << 31)   /* largest reply accepted */
-#define DW_TIMEOUT_MS 60000         /* a CU that takes longer is given up */
-#define DW_MAX_FAILURES 3           /* worker deaths before the module's DWARF is dropped */
+#define DW_REPLY_MAX (1ull << 31) /* largest reply accepted */
+#define DW_TIMEOUT_MS 60000       /* a CU that takes longer is given up */
+#define DW_MAX_FAILURES 3         /* worker deaths before the module's DWARF is dropped */
 
 typedef struct dw_wscope_s {
     uint32_t name, call_file, call_line, rng, nrng;
@@ -1106,8 +1105,8 @@ dw_worker_main(const char *path, int sock)
     d.fd = ht_elf_open_regular(path, NULL);
     if (d.fd >= 0) {
         Dwarf_Error err = NULL;
-        int res = dwarf_init_b(d.fd, DW_DLC_READ, DW_GROUPNUMBER_ANY, dw_handler_cb, NULL, &d.dbg,
-                               &err);
+        int res =
+            dwarf_init_b(d.fd, DW_DLC_READ, DW_GROUPNUMBER_ANY, dw_handler_cb, NULL, &d.dbg, &err);
         ok = res == DW_DLV_OK;
     }
     if (dw_write_all(sock, &ok, 1) || !ok)
@@ -1142,7 +1141,7 @@ dw_worker_main(const char *path, int sock)
 /* ---- the parent side ---- */
 
 typedef struct dw_pcu_s {
-    int8_t state; /* 0: not fetched, 1: fetched, -1: no info */
+    int8_t state;     /* 0: not fetched, 1: fetched, -1: no info */
     dw_ivals_t rows;  /* (line, file offset) */
     dw_ivals_t funcs; /* (scope) */
     dw_wscope_t *scopes;

@@ -218,7 +218,7 @@ elf_read_syms(ht_elf_t *e, Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, const ui
         y->end = s.st_size > UINT64_MAX - addr ? UINT64_MAX : addr + s.st_size;
         if (!y->sized)
             y->end = (s.st_shndx < nsecs && sec_end[s.st_shndx] > addr) ? sec_end[s.st_shndx]
-                                                                       : UINT64_MAX;
+                                                                        : UINT64_MAX;
         y->rank = elf_sym_rank(GELF_ST_BIND(s.st_info), name);
         y->name = off;
     }
@@ -242,7 +242,8 @@ elf_read_syms(ht_elf_t *e, Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, const ui
     for (size_t i = 0; i < w; i++) {
         if (!syms[i].sized && i + 1 < w && syms[i + 1].addr < syms[i].end)
             syms[i].end = syms[i + 1].addr;
-        syms[i].maxend = i > 0 && syms[i - 1].maxend > syms[i].end ? syms[i - 1].maxend : syms[i].end;
+        syms[i].maxend =
+            i > 0 && syms[i - 1].maxend > syms[i].end ? syms[i - 1].maxend : syms[i].end;
     }
     free(e->syms);
     e->syms = syms;
@@ -277,7 +278,8 @@ elf_load(ht_elf_t *e, Elf *elf)
             continue;
         size_t idx = elf_ndxscn(scn);
         if (idx < nsecs)
-            sec_end[idx] = sh.sh_size > UINT64_MAX - sh.sh_addr ? UINT64_MAX : sh.sh_addr + sh.sh_size;
+            sec_end[idx] =
+                sh.sh_size > UINT64_MAX - sh.sh_addr ? UINT64_MAX : sh.sh_addr + sh.sh_size;
         const char *name = have_shstr ? elf_strptr(elf, shstrndx, sh.sh_name) : NULL;
         if (sh.sh_type == SHT_SYMTAB && !symtab) {
             symtab = scn;
@@ -306,8 +308,8 @@ elf_load(ht_elf_t *e, Elf *elf)
                 continue;
             if (ph.p_filesz == 0 || ph.p_filesz > (1u << 20))
                 continue;
-            elf_scan_notes(e, elf_getdata_rawchunk(elf, (int64_t)ph.p_offset, ph.p_filesz,
-                                                   ELF_T_NHDR));
+            elf_scan_notes(
+                e, elf_getdata_rawchunk(elf, (int64_t)ph.p_offset, ph.p_filesz, ELF_T_NHDR));
         }
     }
     if (symtab) {

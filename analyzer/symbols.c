@@ -86,8 +86,8 @@ sym_intern_n(sym_strs_t *t, const char *s, size_t n)
         for (size_t i = 0; i < t->cap; i++) {
             if (!t->slots[i])
                 continue;
-            size_t j = sym_hash_bytes(t->slots[i], strlen(t->slots[i]), 0xcbf29ce484222325ull) &
-                       (cap - 1);
+            size_t j =
+                sym_hash_bytes(t->slots[i], strlen(t->slots[i]), 0xcbf29ce484222325ull) & (cap - 1);
             while (slots[j])
                 j = (j + 1) & (cap - 1);
             slots[j] = t->slots[i];
@@ -200,13 +200,13 @@ typedef struct sym_mod_s {
     char *path;
     uint8_t build_id[64];
     size_t build_id_len;
-    uint64_t key; /* hash of path and build-id, to skip most compares */
+    uint64_t key;     /* hash of path and build-id, to skip most compares */
     const char *base; /* interned basename, for "base+0xADDR" */
     int loaded, ok;
-    const char *warning;   /* interned, NULL if none */
-    ht_elf_t *main_elf;    /* the binary; NULL if unusable */
-    ht_elf_t *dbg_elf;     /* its separate debug file, if found */
-    const ht_elf_t *syms;  /* whichever of the two has the better table */
+    const char *warning;  /* interned, NULL if none */
+    ht_elf_t *main_elf;   /* the binary; NULL if unusable */
+    ht_elf_t *dbg_elf;    /* its separate debug file, if found */
+    const ht_elf_t *syms; /* whichever of the two has the better table */
     ht_dwarf_t *dw;
     uint64_t dw_used; /* s->tick of the last DWARF lookup */
 } sym_mod_t;
@@ -216,7 +216,7 @@ struct ht_sym_s {
     sym_mod_t *mods;
     size_t nmods, mods_cap;
     sym_strs_t strs;
-    sym_map_t cache;    /* (handle, vaddr) -> pool offset << 8 | count */
+    sym_map_t cache;     /* (handle, vaddr) -> pool offset << 8 | count */
     sym_map_t demangled; /* (raw name pointer, 0) -> interned demangled name */
     ht_sym_line_t *pool;
     size_t npool, pool_cap;
@@ -359,8 +359,8 @@ sym_find_debug(ht_sym_t *s, sym_mod_t *m)
     if (bid && bidlen >= 2) {
         char hex[2 * 64 + 1];
         sym_hex(hex, sizeof hex, bid, bidlen);
-        int k = snprintf(path, sizeof path, "%s/.build-id/%.2s/%s.debug", s->debug_root, hex,
-                         hex + 2);
+        int k =
+            snprintf(path, sizeof path, "%s/.build-id/%.2s/%s.debug", s->debug_root, hex, hex + 2);
         if (k > 0 && (size_t)k < sizeof path && sym_try_debug(m, path, bid, bidlen, 0, 0))
             return strdup(path);
     }
@@ -402,7 +402,7 @@ sym_mod_load(ht_sym_t *s, sym_mod_t *m)
     int rc = ht_elf_open(m->path, &e);
     if (rc < 0) {
         sym_warn(s, m, "%s: %s; its addresses are shown as %s+0xADDR", m->path,
-                 rc == -EBADMSG ? "not a usable ELF file"
+                 rc == -EBADMSG  ? "not a usable ELF file"
                  : rc == -EINVAL ? "not a regular file"
                                  : strerror(-rc),
                  m->base);
@@ -429,9 +429,9 @@ sym_mod_load(ht_sym_t *s, sym_mod_t *m)
     if (ht_elf_syms_kind(e) != HT_ELF_SYMS_SYMTAB && m->dbg_elf &&
         ht_elf_syms_kind(m->dbg_elf) == HT_ELF_SYMS_SYMTAB)
         m->syms = m->dbg_elf;
-    const char *dw_path = ht_elf_has_dwarf(e)                       ? m->path
+    const char *dw_path = ht_elf_has_dwarf(e)                          ? m->path
                           : m->dbg_elf && ht_elf_has_dwarf(m->dbg_elf) ? dbg_path
-                                                                        : NULL;
+                                                                       : NULL;
     if (dw_path && ht_dwarf_open(dw_path, &m->dw) < 0)
         m->dw = NULL;
     free(dbg_path);

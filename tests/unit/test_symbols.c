@@ -389,7 +389,8 @@ START_TEST(test_cxx_demangled)
     ht_sym_line_t out[8];
     int n = ht_sym_resolve(s, h, cxx_site.vaddr, out, 8);
     ck_assert_int_eq(n, 2);
-    check_line(&out[0], "ns::Widget::helper(int)", src_cc, marker_line(prog_cc, "/* @cxx_helper */"));
+    check_line(&out[0], "ns::Widget::helper(int)", src_cc,
+               marker_line(prog_cc, "/* @cxx_helper */"));
     check_line(&out[1], "ns::Widget::poke(int)", src_cc, marker_line(prog_cc, "/* @cxx_poke */"));
     ht_sym_destroy(s);
 }
@@ -569,8 +570,19 @@ START_TEST(test_garbage_and_truncated)
     unsigned char *data = malloc((size_t)st.st_size);
     ck_assert_uint_eq(fread(data, 1, (size_t)st.st_size, in), (size_t)st.st_size);
     fclose(in);
-    size_t lens[] = {0, 4, 16, 63, 64, 65, 200, 1000, 4096, (size_t)st.st_size / 3,
-                     (size_t)st.st_size / 2, (size_t)st.st_size - 100, (size_t)st.st_size - 1};
+    size_t lens[] = {0,
+                     4,
+                     16,
+                     63,
+                     64,
+                     65,
+                     200,
+                     1000,
+                     4096,
+                     (size_t)st.st_size / 3,
+                     (size_t)st.st_size / 2,
+                     (size_t)st.st_size - 100,
+                     (size_t)st.st_size - 1};
     for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
         const char *t = pathf("%s/trunc%zu", dir, i);
         f = fopen(t, "wb");

@@ -194,6 +194,8 @@ dec_value_type(rd_t *r, int64_t *type, int64_t *unit)
 static void
 dec_profile(const uint8_t *buf, size_t len)
 {
+    for (int i = 0; i < D.nstrs; i++)
+        free(D.strs[i]);
     memset(&D, 0, sizeof D);
     rd_t r = {buf, buf + len}, s, t, u;
     unsigned f, wt, f2, wt2, f3, wt3;

@@ -30,5 +30,5 @@ cat "$WORK/traced.err"
 [ "$(cat "$WORK/native.rc")" = 0 ] || fail "sqlite3 failed natively: $(cat "$WORK/native.err")"
 grep -q '^20000|' "$WORK/native.out" || fail "unexpected native output: $(head -n 2 "$WORK/native.out")"
 same_run sqlite3
-check_trace "$WORK/t.htr" 'sqlite3[A-Za-z_0-9]*' "SQLite function (sqlite3*)"
+check_trace "$WORK/t.htr" 'sqlite3(_[a-z0-9_]+|[A-Z][A-Za-z0-9_]*)' "SQLite function (sqlite3*)"
 echo ok

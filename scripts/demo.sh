@@ -58,8 +58,12 @@ step "heaptrace snapshots"
 snaps=$("$HT" snapshots "$T") || die "heaptrace snapshots failed on $T"
 echo "$snaps"
 # the snapshot numbers: the first field of each line that starts with one
-# (optionally after '#' or '@')
-nums=$(echo "$snaps" | sed -n 's/^[[:space:]]*[#@]\{0,1\}\([0-9][0-9]*\)[[:space:]:].*/\1/p')
+# (optionally after '#' or '@'); the one taken at exit is left out when there
+# are others: at exit the program has torn down its caches, and the diff is
+# about what grew while it ran
+nums=$(echo "$snaps" | grep -vw exit | sed -n 's/^[[:space:]]*[#@]\{0,1\}\([0-9][0-9]*\)[[:space:]:].*/\1/p')
+[ "$(echo "$nums" | grep -c .)" -ge 2 ] ||
+    nums=$(echo "$snaps" | sed -n 's/^[[:space:]]*[#@]\{0,1\}\([0-9][0-9]*\)[[:space:]:].*/\1/p')
 first=$(echo "$nums" | head -n1)
 last=$(echo "$nums" | tail -n1)
 [ -n "$first" ] && [ "$first" != "$last" ] ||

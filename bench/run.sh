@@ -32,6 +32,7 @@ ONLY=${BENCH_ONLY:-}
 CC=${CC:-gcc}
 
 mkdir -p "$OUT"
+LOAD0=$(cut -d' ' -f1 /proc/loadavg)
 WORK=$(mktemp -d /tmp/ht-bench.XXXXXX)
 REDIS_PID=""
 cleanup() {
@@ -81,7 +82,7 @@ command -v heaptrack >/dev/null && command -v heaptrack_print >/dev/null && HK_O
 if [ "$QUICK" = 1 ]; then
     N_LOOP=200000 N_CHURN=300000 N_PARSE=30000 N_SQL=30000 N_PY=40000 N_REDIS=20000
 else
-    N_LOOP=1000000 N_CHURN=2000000 N_PARSE=150000 N_SQL=200000 N_PY=200000 N_REDIS=200000
+    N_LOOP=1000000 N_CHURN=2000000 N_PARSE=150000 N_SQL=200000 N_PY=150000 N_REDIS=200000
 fi
 
 gen_sql() {  # a scripted sqlite3 session: a table, rows in transactions, indexes, queries
@@ -105,8 +106,8 @@ gen_sql() {  # a scripted sqlite3 session: a table, rows in transactions, indexe
 }
 
 WLS=()
-declare -A CMD
-add_wl() { local n=$1; shift; want "$n" || return 0; WLS+=("$n"); CMD[$n]="$*"; }
+declare -A CMD ENVS
+add_wl() { local n=$1; shift; want "$n" || return 0; WLS+=("$n"); CMD[$n]="$*"; ENVS[$n]=""; }
 add_wl alloc_loop "$OUT/alloc_loop" $N_LOOP
 add_wl churn_mt "$OUT/churn_mt" $N_CHURN
 add_wl realloc_parse "$OUT/realloc_parse" $N_PARSE
@@ -114,7 +115,12 @@ if command -v sqlite3 >/dev/null; then
     if want sqlite3; then gen_sql $N_SQL >"$WORK/sqlite3.in"; fi
     add_wl sqlite3 "$(command -v sqlite3)" "$WORK/bench.db"
 else log "sqlite3 not installed: workload skipped"; fi
-if [ -n "$PY" ]; then add_wl python3 "$PY" "$TOP/bench/py_work.py" $N_PY
+# PYTHONMALLOC=malloc: every object through malloc (by default pymalloc
+# serves objects up to 512 bytes from its own mmap'd arenas, and the
+# workload would make only a few thousand malloc calls)
+if [ -n "$PY" ]; then
+    add_wl python3 "$PY" "$TOP/bench/py_work.py" $N_PY
+    ENVS[python3]="PYTHONMALLOC=malloc"
 else log "python3 not installed: workload skipped"; fi
 
 # run_one WL MODE ROUND: one measured run; appends a line to $RAW
@@ -130,7 +136,7 @@ run_one() {
     esac
     [ -n "$trace" ] && rm -f "$trace" "$trace".*
     # shellcheck disable=SC2086
-    line=$("$RUNNER" "${in[@]}" -o "$WORK/$wl.$mode.out" -e "$WORK/$wl.$mode.err" -t 600 -- \
+    line=$(env ${ENVS[$wl]} "$RUNNER" "${in[@]}" -o "$WORK/$wl.$mode.out" -e "$WORK/$wl.$mode.err" -t 600 -- \
         "${pre[@]}" ${CMD[$wl]})
     case $mode in
     ht | all) size=$(cat "$trace" "$trace".[0-9]* 2>/dev/null | wc -c) ;;
@@ -243,6 +249,14 @@ HKV=$( [ $HK_OK = 1 ] && heaptrack --version 2>/dev/null | head -n1 || echo "not
     echo "- commit: $COMMIT$DIRTY; $HKV"
     echo "- rounds: $RUNS (each round runs every mode once, in turn); figures are medians$( [ "$QUICK" = 1 ] && echo "; QUICK mode (smaller workloads)")"
     [ $HT_OK = 1 ] || echo "- heaptrace columns missing: $HT_WHY"
+    echo "- load average (1 min) at start $LOAD0, at end $(cut -d' ' -f1 /proc/loadavg): with other processes running, absolute times are noisy; ratios come from alternating runs"
+    echo
+    echo "Workloads (bench/): alloc_loop = $N_LOOP x malloc(1024)+free; churn_mt = 2 threads x $N_CHURN"
+    echo "allocations of 8..4096 bytes under a 20-deep recursion, 4096 live per thread; realloc_parse ="
+    echo "$N_PARSE records parsed into realloc-grown buffers; sqlite3 = a scripted session, $N_SQL rows"
+    echo "inserted in transactions of 10000, two indexes, five queries; python3 = bench/py_work.py $N_PY"
+    echo "(dicts, lists, JSON) with PYTHONMALLOC=malloc. heaptrace default sampling is one sample per"
+    echo "512 KiB on average; --all records every allocation."
     echo
 } >"$OUT/RESULTS.md"
 python3 "$TOP/bench/tables.py" "$RAW" >>"$OUT/RESULTS.md"

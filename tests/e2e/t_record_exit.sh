@@ -1,0 +1,36 @@
+#!/bin/bash
+# How the program ends: record exits with its status (128+signal when
+# killed), the trace holds everything before the end (7 x 7001) even after
+# _exit, abort and SIGKILL, and EXIT says how it ended. SIGTERM sent to
+# record reaches the program.
+. "$TOP/tests/e2e/lib.sh"
+. "$TOP/tests/e2e/t_record_lib.bash"
+P="$E2E/prog_rec_exit"
+run() { # name want_status want_how want_code args...
+    local name=$1 want=$2 how=$3 code=$4
+    shift 4
+    "$HT" record --all --quiet -o "$name.htr" "$P" "$@" 2>"$name.err"
+    expect_eq "$name: record's exit status" "$?" "$want"
+    local J
+    J=$(rstat "$name.htr") || fail "$name: dump failed"
+    check "$J" "n(j['allocs'], 7001) == 7 and n(j['live_end'], 7001) == 7" "$name: the 7 blocks"
+    check "$J" "j['exit'] == [$how, $code]" "$name: EXIT"
+}
+run exit3 3 0 3 exit 3
+run exit0 0 0 0 exit 0
+run uexit 5 0 5 _exit 5
+run abort 134 1 6 abort
+run kill 137 1 9 kill
+# SIGTERM to record is forwarded; the program exits 42 on it.
+"$HT" record --all --quiet -o term.htr "$P" term >term.out 2>term.err &
+rp=$!
+for _ in $(seq 100); do grep -q ready term.out 2>/dev/null && break; sleep 0.05; done
+grep -q ready term.out || fail "term: program never became ready"
+kill -TERM $rp
+wait $rp
+expect_eq "term: record's exit status" "$?" 42
+check "$(rstat term.htr)" "j['exit'] == [0, 42]" "term: EXIT"
+# Summary line when not quiet: path, events, size.
+"$HT" record --all -o verbose.htr "$P" exit 0 2>v.err
+grep -q "^heaptrace: wrote verbose.htr ([0-9]* events, " v.err || fail "summary line: $(cat v.err)"
+echo ok

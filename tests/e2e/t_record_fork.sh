@@ -1,0 +1,24 @@
+#!/bin/bash
+# fork: the child's trace is t.htr.CHILDPID next to the parent's; it starts
+# with the parent's live set (5 x 3001, flagged inherited), holds only the
+# child's events; the parent's trace has none of them.
+. "$TOP/tests/e2e/lib.sh"
+. "$TOP/tests/e2e/t_record_lib.bash"
+"$HT" record --all --quiet -o t.htr "$E2E/prog_rec_fork" >out || fail "record exited $? ($(cat out))"
+child=$(sed -n 's/^child \([0-9]*\)$/\1/p' out)
+[ -n "$child" ] || fail "program said: $(cat out)"
+[ -f "t.htr.$child" ] || fail "no child trace t.htr.$child ($(ls))"
+P=$(rstat t.htr)
+C=$(rstat "t.htr.$child")
+check "$P" "j['types'].get('fork') == 1" "FORK in the parent"
+check "$P" "n(j['allocs'], 3001) == 5 and n(j['allocs'], 3002) == 0 and n(j['allocs'], 3003) == 50" "parent's allocations"
+check "$P" "n(j['live_end'], 3001) == 5" "parent keeps its 5 blocks"
+check "$C" "j['pid'] == $child" "child trace's pid"
+check "$C" "n(j['live_first'], 3001) == 5 and j['inherited'] == 5" "inherited live set"
+check "$C" "n(j['allocs'], 3001) == 0 and n(j['allocs'], 3002) == 100 and n(j['allocs'], 3003) == 0" "child's allocations"
+check "$C" "n(j['live_end'], 3001) == 3 and n(j['live_end'], 3002) == 10" "child's live set at exit"
+# The child left by _exit (no exit handlers) and was reaped by its parent,
+# not by record: how it ended is honestly unknown.
+check "$C" "j['exit'] == [2, 0]" "child's EXIT"
+check "$P" "j['exit'] == [0, 0]" "parent's EXIT"
+echo ok

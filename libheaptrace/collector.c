@@ -1898,10 +1898,16 @@ static struct {
     bool running;
 } coll_thr;
 
+/* libheaptrace/rec.c, when linked (the shim): keeps this thread's own
+ * allocations out of the trace. Weak: `heaptrace` has no recorder. */
+extern void ht_rec_thread_exclude(void) __attribute__((weak));
+
 static void *
 coll_thread_main(void *arg)
 {
     ht_coll_t *c = arg;
+    if (ht_rec_thread_exclude)
+        ht_rec_thread_exclude();
     struct timespec ts = {0, 5 * 1000 * 1000};
     while (!atomic_load(&coll_thr.stop)) {
         if (ht_coll_poll(c) == 0)

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -152,12 +153,50 @@ rec_after_event(ht_rec_tls_t *t, uint64_t ts)
         ht_ring_writer_release(rec_ring, &t->w);
 }
 
-/* Backtrace of the program, leaf (the allocator's caller) first. */
-static uint32_t
-rec_unwind(uint64_t *out, void *caller)
+/* Frame scratch, one per thread, mapped at the thread's first sample and
+ * unmapped at its end. Not on the stack: malloc is also called on small
+ * stacks -- a thread made with PTHREAD_STACK_MIN (16 KiB), a signal handler
+ * on an 8 KiB alternate stack -- and 8 KiB of frames there crashed the
+ * program (thread) or silently overwrote the memory below the alternate
+ * stack (handler). unw_backtrace writes into it and the stack is interned
+ * straight from it, without a copy. */
+#define REC_FRAMES_CAP (HT_TF_MAX_FRAMES + REC_SKIP_MAX)
+/* After thread end (nothing would unmap a new buffer) or when mmap failed:
+ * a short backtrace from a small on-stack array. */
+#define REC_FRAMES_SMALL 32
+#define REC_FRAMES_NONE ((void **)1)
+_Static_assert(sizeof(void *) == sizeof(uint64_t), "frames are unwound in place as uint64_t");
+static HT_TLS void **rec_frames;
+
+static void **
+rec_frames_get(const ht_rec_tls_t *t)
 {
-    void *buf[HT_TF_MAX_FRAMES + REC_SKIP_MAX];
-    int n = unw_backtrace(buf, (int)(rec_depth + REC_SKIP_MAX));
+    if (HT_LIKELY(rec_frames != NULL))
+        return rec_frames == REC_FRAMES_NONE ? NULL : rec_frames;
+    if (t->ended)
+        return NULL;
+    // A system call, once per thread, like the gettid of its setup.
+    void *m = mmap(NULL, REC_FRAMES_CAP * sizeof(void *), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    rec_frames = m == MAP_FAILED ? REC_FRAMES_NONE : (void **)m;
+    return m == MAP_FAILED ? NULL : (void **)m;
+}
+
+static void
+rec_frames_release(void)
+{
+    if (rec_frames && rec_frames != REC_FRAMES_NONE)
+        munmap(rec_frames, REC_FRAMES_CAP * sizeof(void *));
+    rec_frames = REC_FRAMES_NONE;
+}
+
+/* Backtrace of the program into buf (cap entries); *out points at its
+ * leaf (the allocator's caller) inside buf. Returns the frame count. */
+static uint32_t
+rec_unwind(void **buf, uint32_t cap, void *caller, const uint64_t **out)
+{
+    uint32_t want = rec_depth + REC_SKIP_MAX;
+    int n = unw_backtrace(buf, (int)(want < cap ? want : cap));
     if (n <= 0)
         return 0;
     // Cut the shim's frames: everything below the interposed function's
@@ -175,8 +214,7 @@ rec_unwind(uint64_t *out, void *caller)
     uint32_t m = (uint32_t)(n - skip);
     if (m > rec_depth)
         m = rec_depth;
-    for (uint32_t i = 0; i < m; i++)
-        out[i] = (uint64_t)(uintptr_t)buf[skip + i];
+    *out = (const uint64_t *)(buf + skip);
     return m;
 }
 
@@ -184,9 +222,16 @@ static void
 rec_record_alloc(ht_rec_tls_t *t, void *p, uint64_t size, uint64_t weight, void *caller,
                  uint64_t ts)
 {
-    uint64_t frames[HT_TF_MAX_FRAMES];
-    uint32_t n = rec_unwind(frames, caller);
-    uint64_t stack = ht_ring_stack_intern(rec_ring, frames, n);
+    void *small[REC_FRAMES_SMALL];
+    void **buf = rec_frames_get(t);
+    uint32_t cap = REC_FRAMES_CAP;
+    if (!buf) {
+        buf = small;
+        cap = REC_FRAMES_SMALL;
+    }
+    const uint64_t *frames = NULL;
+    uint32_t n = rec_unwind(buf, cap, caller, &frames);
+    uint64_t stack = n ? ht_ring_stack_intern(rec_ring, frames, n) : 0;
     if (!rec_put_ok(&t->w, HT_TF_MAX_FIXED_REC, ts))
         return;
     if (ht_live_insert(p, size) != 0) {
@@ -423,6 +468,7 @@ ht_rec_thread_end(void)
         t->guard--;
     }
     t->ended = 1;
+    rec_frames_release();
     rec_thread_unregister(t);
 }
 

@@ -16,9 +16,7 @@ typedef struct live_slot_s {
     uint64_t size; /* written by the inserter after the key; read by the remover */
 } live_slot_t;
 
-static _Atomic uint16_t live_zero_filter[1];
-_Atomic uint16_t *ht_live_filter = live_zero_filter;
-uintptr_t ht_live_filter_mask = 0;
+_Atomic uint16_t ht_live_filter[1u << HT_LIVE_FILTER_LG];
 
 static live_slot_t *live_tab;
 static uint64_t live_mask;
@@ -30,42 +28,26 @@ ht_live_init(unsigned lg_slots)
 {
     if (lg_slots < 4 || lg_slots > 30)
         return -EINVAL;
-    size_t flen = sizeof(uint16_t) << HT_LIVE_FILTER_LG;
     size_t tlen = sizeof(live_slot_t) << lg_slots;
     // MAP_NORESERVE: pages are touched only where pointers hash to, and
     // most of a large table may never be.
-    void *f = mmap(NULL, flen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
-    if (f == MAP_FAILED)
-        return -errno;
     void *t = mmap(NULL, tlen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                    -1, 0);
-    if (t == MAP_FAILED) {
-        int e = errno;
-        munmap(f, flen);
-        return -e;
-    }
-    live_tab = t;
+    if (t == MAP_FAILED)
+        return -errno;
     live_mask = ((uint64_t)1 << lg_slots) - 1;
     live_shift = 64 - lg_slots;
-    ht_live_filter_mask = ((uintptr_t)1 << HT_LIVE_FILTER_LG) - 1;
-    // Publish the filter last: once it is non-zero somewhere, the table
-    // must already be there.
-    atomic_thread_fence(memory_order_release);
-    ht_live_filter = f;
+    live_tab = t; // inserts refuse until this is set, so the filter stays zero
     return 0;
 }
 
 void
 ht_live_fini(void)
 {
-    if (ht_live_filter != live_zero_filter)
-        munmap((void *)ht_live_filter, sizeof(uint16_t) << HT_LIVE_FILTER_LG);
     if (live_tab)
         munmap(live_tab, sizeof(live_slot_t) * (live_mask + 1));
-    ht_live_filter = live_zero_filter;
-    ht_live_filter_mask = 0;
     live_tab = NULL;
+    memset((void *)ht_live_filter, 0, sizeof ht_live_filter);
     atomic_store(&live_inserts, 0);
     atomic_store(&live_removes, 0);
     atomic_store(&live_fails, 0);
@@ -84,7 +66,7 @@ live_hash(uintptr_t p)
 static void
 live_filter_add(uintptr_t p, int delta)
 {
-    _Atomic uint16_t *c = &ht_live_filter[(p >> 12) & ht_live_filter_mask];
+    _Atomic uint16_t *c = &ht_live_filter[(p >> 12) & ((1u << HT_LIVE_FILTER_LG) - 1)];
     uint16_t v = atomic_load_explicit(c, memory_order_relaxed);
     for (;;) {
         if (v == 0xffff || (delta < 0 && v == 0))

@@ -16,8 +16,9 @@
  *    an insert that finds no room fails, and the caller must then not
  *    record that allocation (nor, consequently, its free).
  *
- * Before ht_live_init the filter is a static all-zero counter, so every
- * lookup says "never recorded" without a NULL check on the fast path.
+ * The filter is a static array (4 MiB of BSS: only pages that recorded
+ * pointers map to are ever touched), so the fast path computes its address
+ * from the pointer alone: one shift, one mask, one load, no pointer chase.
  */
 #ifndef HT_LIBHEAPTRACE_LIVE_H
 #define HT_LIBHEAPTRACE_LIVE_H
@@ -30,10 +31,10 @@
 #define HT_LIVE_MAX_PROBE 64
 #define HT_LIVE_FILTER_LG 21 /* 2M pages = 8 GiB of address space per wrap, 4 MiB */
 
-extern _Atomic uint16_t *ht_live_filter;
-extern uintptr_t ht_live_filter_mask;
+extern _Atomic uint16_t ht_live_filter[1u << HT_LIVE_FILTER_LG]
+    __attribute__((visibility("hidden")));
 
-/* Map the filter and a table of 2^lg_slots entries. 0 or -errno. [init] */
+/* Map a table of 2^lg_slots entries. 0 or -errno. [init] */
 int ht_live_init(unsigned lg_slots);
 /* Unmap (tests only; the shim keeps its table for the process's life). */
 void ht_live_fini(void);
@@ -43,8 +44,9 @@ void ht_live_fini(void);
 static inline bool
 ht_live_maybe(const void *p)
 {
-    return atomic_load_explicit(&ht_live_filter[((uintptr_t)p >> 12) & ht_live_filter_mask],
-                                memory_order_relaxed) != 0;
+    return atomic_load_explicit(
+               &ht_live_filter[((uintptr_t)p >> 12) & ((1u << HT_LIVE_FILTER_LG) - 1)],
+               memory_order_relaxed) != 0;
 }
 
 /* Record p (size bytes) as live. 0, or -ENOSPC when no slot is free within

@@ -78,6 +78,26 @@ ht_rec_alloc(void *p, size_t size, void *caller)
         ht_rec_alloc_slow(p, size, caller);
 }
 
+/* Before the real call: true when an allocation of `size` bytes is
+ * certainly not sampled. It is then counted in the totals already, so the
+ * interposer can tail-call the real function and add no frame of its own
+ * (a failed allocation on this path is counted all the same: the price of
+ * the tail call, paid only when malloc returns NULL). On false, call the
+ * real function and then ht_rec_alloc. [as-safe] */
+HT_INLINE int
+ht_rec_alloc_skip(size_t size)
+{
+    ht_rec_tls_t *t = &ht_rec_tls;
+    int64_t c = t->countdown - (int64_t)size - 1;
+    if (HT_LIKELY(c > 0)) {
+        t->countdown = c;
+        t->allocs++;
+        t->alloc_bytes += size;
+        return 1;
+    }
+    return 0;
+}
+
 /* Before the real free of p (non-NULL). [as-safe] */
 HT_INLINE void
 ht_rec_free(void *p, void *caller)

@@ -21,6 +21,10 @@
 #include "libheaptrace/util.h"
 
 #define SHIM_CALLER __builtin_return_address(0)
+/* The interposers are leaf-like wrappers whose common path is a tail call:
+ * without a frame pointer it needs no frame at all (the build keeps frame
+ * pointers elsewhere; our unwinder reads CFI and does not need them). */
+#define SHIM_FN HT_EXPORT __attribute__((optimize("omit-frame-pointer")))
 
 /* Resolved? If not, resolve now; false means "this thread is resolving:
  * use the arena". */
@@ -32,6 +36,12 @@ shim_ready(void)
     return ht_boot_resolve() == 0;
 }
 
+HT_INLINE int
+shim_resolved(void)
+{
+    return HT_LIKELY(__atomic_load_n(&ht_real.malloc, __ATOMIC_ACQUIRE) != NULL);
+}
+
 static void *
 shim_boot_alloc(size_t n, size_t align)
 {
@@ -41,43 +51,84 @@ shim_boot_alloc(size_t n, size_t align)
     return p;
 }
 
-HT_EXPORT void *
-malloc(size_t n)
+/*
+ * malloc, calloc and free are shaped so that their common path is a few
+ * TLS updates and a tail call into the real function: no frame, no saved
+ * register. Everything else (first call, sampled allocation, free of a
+ * possibly recorded pointer) is out of line, reached by a tail call too,
+ * so `caller` -- the interposer's return address, where the program's
+ * frames begin -- is passed down explicitly.
+ */
+static HT_NOINLINE void *
+shim_malloc_slow(size_t n, void *caller)
 {
-    if (HT_UNLIKELY(!shim_ready()))
+    if (!shim_ready())
         return shim_boot_alloc(n, 16);
     void *p = ht_real.malloc(n);
     if (HT_LIKELY(p != NULL))
-        ht_rec_alloc(p, n, SHIM_CALLER);
+        ht_rec_alloc(p, n, caller);
     return p;
 }
 
-HT_EXPORT void
-free(void *p)
+static HT_NOINLINE void *
+shim_calloc_slow(size_t n, size_t size, void *caller)
 {
-    if (HT_UNLIKELY(p == NULL || ht_boot_owns(p)))
-        return; // arena blocks are never given back
-    ht_rec_free(p, SHIM_CALLER);
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) {
+        if (shim_ready())
+            return ht_real.calloc(n, size); // fails, with the real errno
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (!shim_ready())
+        return shim_boot_alloc(total, 16); // static storage: zeroed
+    void *p = ht_real.calloc(n, size);
+    if (HT_LIKELY(p != NULL))
+        ht_rec_alloc(p, total, caller);
+    return p;
+}
+
+static HT_NOINLINE void
+shim_free_slow(void *p, void *caller)
+{
+    if (ht_live_maybe(p))
+        ht_rec_free_slow(p, caller);
     if (HT_UNLIKELY(!shim_ready()))
         return; // cannot happen for a pointer the real malloc made
     ht_real.free(p);
 }
 
-HT_EXPORT void *
+SHIM_FN void *
+malloc(size_t n)
+{
+    if (HT_LIKELY(shim_resolved() && ht_rec_alloc_skip(n)))
+        return ht_real.malloc(n);
+    return shim_malloc_slow(n, SHIM_CALLER);
+}
+
+SHIM_FN void
+free(void *p)
+{
+    if (HT_UNLIKELY(p == NULL || ht_boot_owns(p)))
+        return; // arena blocks are never given back
+    ht_rec_tls.frees++;
+    if (HT_LIKELY(shim_resolved() && !ht_live_maybe(p))) {
+        ht_real.free(p);
+        return;
+    }
+    shim_free_slow(p, SHIM_CALLER);
+}
+
+SHIM_FN void *
 calloc(size_t n, size_t size)
 {
     size_t total;
-    if (HT_UNLIKELY(!shim_ready())) {
-        if (__builtin_mul_overflow(n, size, &total)) {
-            errno = ENOMEM;
-            return NULL;
-        }
-        return shim_boot_alloc(total, 16); // static storage: zeroed
-    }
-    void *p = ht_real.calloc(n, size);
-    if (HT_LIKELY(p != NULL))
-        ht_rec_alloc(p, n * size, SHIM_CALLER);
-    return p;
+    // An overflowing product is never "certainly unsampled"; the slow path
+    // lets the real calloc fail it.
+    if (HT_LIKELY(shim_resolved() && !__builtin_mul_overflow(n, size, &total) &&
+                  ht_rec_alloc_skip(total)))
+        return ht_real.calloc(n, size);
+    return shim_calloc_slow(n, size, SHIM_CALLER);
 }
 
 /* realloc of an arena block: move it to the real heap. */
@@ -95,7 +146,7 @@ shim_realloc_boot(void *old, size_t n, void *caller)
     return p;
 }
 
-HT_EXPORT void *
+SHIM_FN void *
 realloc(void *old, size_t n)
 {
     if (HT_UNLIKELY(!shim_ready())) {

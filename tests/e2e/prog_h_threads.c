@@ -1,5 +1,5 @@
 /* 16 threads allocate and free for a while; worker threads are created and
- * exit all along. Every allocation the program makes itself has a size in
+ * exit all along (at most 16 x 20 workers). Every allocation the program makes itself has a size in
  * 777 + 1000*k (k < 4), so a test can count them in a trace exactly; the
  * program prints how many it made and freed. Usage: prog_h_threads SECONDS */
 #include <pthread.h>
@@ -48,7 +48,10 @@ static void *
 spawner(void *arg)
 {
     long id = (long)arg;
-    while (now() < deadline) {
+    // Bounded both ways: threads come and go for the whole duration, but
+    // never more than 20 per spawner, so a trace stays small enough to
+    // count event by event.
+    for (int n = 0; n < 20 && now() < deadline; n++) {
         pthread_t t;
         if (pthread_create(&t, NULL, churn, (void *)(id * 7919 + (long)(now() * 1000))) == 0)
             pthread_join(t, NULL);

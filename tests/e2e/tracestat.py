@@ -17,6 +17,10 @@ alloc_by_size = {}
 live = {}
 sel_allocs = sel_frees = 0
 bad = 0
+events = []
+# The file holds each thread's batches in turn, so an address freed by one
+# thread and reused by another can appear out of order: match allocations
+# and frees in timestamp order, as the analyzer does.
 for line in sys.stdin:
     line = line.strip()
     if not line:
@@ -28,6 +32,9 @@ for line in sys.stdin:
         continue
     if r.get("keyframe"):
         continue
+    events.append(r)
+events.sort(key=lambda r: int(r.get("ts", 0)))
+for r in events:
     t = r.get("type")
     types[t] = types.get(t, 0) + 1
     if t in ("alloc", "alloc_w"):

@@ -260,7 +260,7 @@ rec_enter(ht_rec_tls_t *t, uint64_t *ts)
     if (atomic_load_explicit(&ht_rec_state, memory_order_acquire) != HT_REC_ON || t->guard ||
         t->excluded)
         return -1;
-    t->guard++;
+    ht_rec_guard_enter();
     *ts = ht_now_ns();
     if (HT_UNLIKELY(t->gen != atomic_load_explicit(&rec_gen, memory_order_relaxed)))
         rec_thread_setup(t, *ts, 0);
@@ -306,7 +306,7 @@ ht_rec_alloc_slow(void *p, size_t size, void *caller)
     rec_record_alloc(t, p, size, weight, caller, ts);
     rec_after_event(t, ts);
 out:
-    t->guard--;
+    ht_rec_guard_leave();
     errno = saved;
 }
 
@@ -334,7 +334,7 @@ ht_rec_free_slow(void *p, void *caller)
     t->free_bytes += size;
     rec_record_free(t, p, ts);
     rec_after_event(t, ts);
-    t->guard--;
+    ht_rec_guard_leave();
     errno = saved;
 }
 
@@ -372,7 +372,7 @@ ht_rec_realloc_post(void *old, void *newp, size_t size, const ht_rec_realloc_t *
         if (rec_enter(t, &ts) == 0) {
             t->free_bytes += rr->size;
             rec_record_free(t, old, rr->ts);
-            t->guard--;
+            ht_rec_guard_leave();
         } else if (atomic_load_explicit(&ht_rec_state, memory_order_relaxed) == HT_REC_ON &&
                    rec_ring) {
             atomic_fetch_add_explicit(&rec_ring->hdr->lost_events, 1, memory_order_relaxed);
@@ -397,7 +397,7 @@ ht_rec_start(ht_ring_t *ring, const char *exe, uint32_t exe_len, const char *arg
              uint32_t argv_len)
 {
     ht_rec_tls_t *t = &ht_rec_tls;
-    t->guard++;
+    ht_rec_guard_enter();
     rec_ring = ring;
     rec_rate = (ring->hdr->flags & HT_TF_PROC_ALL) ? 0 : ring->hdr->sample_rate;
     rec_depth = ring->hdr->max_depth;
@@ -430,7 +430,7 @@ ht_rec_start(ht_ring_t *ring, const char *exe, uint32_t exe_len, const char *arg
     rec_thread_setup(t, ts, 1); // THREAD after PROCESS, in the same buffer
     ht_ring_writer_release(ring, &t->w); // the opening records visible as a whole
     atomic_store_explicit(&ht_rec_state, rc == 0 ? HT_REC_ON : HT_REC_OFF, memory_order_release);
-    t->guard--;
+    ht_rec_guard_leave();
     return rc;
 }
 
@@ -465,7 +465,7 @@ ht_rec_thread_end(void)
             ht_tf_put_thread_end(&t->w.enc, ts, t->w.tid) == 0)
             ht_ring_writer_commit(rec_ring, &t->w);
         ht_ring_writer_release(rec_ring, &t->w);
-        t->guard--;
+        ht_rec_guard_leave();
     }
     t->ended = 1;
     rec_frames_release();
@@ -507,7 +507,7 @@ ht_rec_exit(int how, int code)
     ht_ring_writer_release(rec_ring, &t->w);
     atomic_store_explicit(&rec_ring->hdr->state, HT_RING_STATE_EXITED, memory_order_release);
     atomic_store_explicit(&ht_rec_state, HT_REC_OFF, memory_order_release);
-    t->guard--;
+    ht_rec_guard_leave();
 }
 
 int
@@ -532,7 +532,7 @@ ht_rec_snapshot(int reason)
     if (ht_modules_changed())
         ht_modules_scan(rec_ring, &t->w, ts, false);
     ht_ring_writer_release(rec_ring, &t->w);
-    t->guard--;
+    ht_rec_guard_leave();
     errno = saved;
     return rc;
 }
@@ -549,7 +549,7 @@ ht_rec_fork_parent(pid_t child)
         ht_ring_writer_commit(rec_ring, &t->w);
     // Flush, so the collector meets FORK before the child's ring.
     ht_ring_writer_release(rec_ring, &t->w);
-    t->guard--;
+    ht_rec_guard_leave();
 }
 
 void
@@ -562,6 +562,7 @@ ht_rec_fork_child(void)
         atomic_store_explicit(&rec_threads[i], 0, memory_order_relaxed);
     t->registered = 0;
     t->allocs = t->alloc_bytes = t->frees = t->free_bytes = 0;
+    t->saved[0] = t->saved[1] = t->saved[2] = 0; // the caller holds the guard
     t->gen = 0;
     t->w.buf = -1; // the parent's buffer, in the parent's ring
     ht_modules_atfork_child();

@@ -51,6 +51,10 @@ typedef struct ht_rec_tls_s {
     uint8_t registered;
     uint8_t pad;
     uint64_t allocs, alloc_bytes, frees, free_bytes;
+    /* allocs, alloc_bytes, frees when the guard was taken: the shim's own
+     * allocations are counted by the fast paths like any other, and
+     * forgotten again when the guard is dropped. */
+    uint64_t saved[3];
     uint64_t tot_allocs_at, tot_ts; /* when TOTALS were last written */
     uint64_t rng;
     uint64_t gen; /* ring generation this thread's writer belongs to */
@@ -156,16 +160,26 @@ void ht_rec_fork_parent(pid_t child);
 void ht_rec_fork_child(void);
 
 /* Enter/leave the shim on this thread: allocations in between pass
- * through unrecorded. [as-safe] */
+ * through unrecorded and leave the totals as they were. [as-safe] */
 static inline void
 ht_rec_guard_enter(void)
 {
-    ht_rec_tls.guard++;
+    ht_rec_tls_t *t = &ht_rec_tls;
+    if (t->guard++ == 0) {
+        t->saved[0] = t->allocs;
+        t->saved[1] = t->alloc_bytes;
+        t->saved[2] = t->frees;
+    }
 }
 static inline void
 ht_rec_guard_leave(void)
 {
-    ht_rec_tls.guard--;
+    ht_rec_tls_t *t = &ht_rec_tls;
+    if (--t->guard == 0) {
+        t->allocs = t->saved[0];
+        t->alloc_bytes = t->saved[1];
+        t->frees = t->saved[2];
+    }
 }
 
 #endif /* HT_LIBHEAPTRACE_REC_H */

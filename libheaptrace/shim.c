@@ -170,6 +170,13 @@ realloc(void *old, size_t n)
     return p;
 }
 
+/* reallocarray is realloc behind an overflow check, and is done that way
+ * here rather than by calling the real one: glibc's reallocarray calls
+ * realloc through the PLT, i.e. our realloc, and the block was recorded
+ * twice (tests/e2e/t_shim_family.sh). */
+/* reallocarray is realloc after an overflow check. We do not forward to
+ * the real reallocarray: glibc's calls realloc through the PLT, i.e. us
+ * again, which would record the same block twice. */
 HT_EXPORT void *
 reallocarray(void *old, size_t n, size_t size)
 {
@@ -178,25 +185,23 @@ reallocarray(void *old, size_t n, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    if (HT_UNLIKELY(!shim_ready()) || old == NULL || ht_boot_owns(old) ||
-        !ht_real.reallocarray) {
-        // Same semantics as realloc once the product is known not to
-        // overflow; the return address is still our caller's.
-        if (HT_UNLIKELY(!shim_ready()))
-            return realloc(old, total);
-        if (old == NULL) {
-            void *p = ht_real.realloc(NULL, total);
-            if (p)
-                ht_rec_alloc(p, total, SHIM_CALLER);
-            return p;
-        }
-        if (ht_boot_owns(old))
-            return shim_realloc_boot(old, total, SHIM_CALLER);
+    if (HT_UNLIKELY(!shim_ready())) {
+        void *p = shim_boot_alloc(total, 16);
+        if (p && old)
+            memcpy(p, old, ht_boot_size(old) < total ? ht_boot_size(old) : total);
+        return p;
     }
+    if (old == NULL) {
+        void *p = ht_real.realloc(NULL, total);
+        if (p)
+            ht_rec_alloc(p, total, SHIM_CALLER);
+        return p;
+    }
+    if (HT_UNLIKELY(ht_boot_owns(old)))
+        return shim_realloc_boot(old, total, SHIM_CALLER);
     ht_rec_realloc_t rr;
     ht_rec_realloc_pre(old, &rr);
-    void *p = ht_real.reallocarray ? ht_real.reallocarray(old, n, size)
-                                   : ht_real.realloc(old, total);
+    void *p = ht_real.realloc(old, total);
     ht_rec_realloc_post(old, p, total, &rr, SHIM_CALLER);
     return p;
 }

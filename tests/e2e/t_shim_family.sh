@@ -11,7 +11,7 @@
 # default is 128).
 "$HT" record --quiet --all --max-depth 256 -o t.htr "$E2E/prog_family" >out || fail "record exited $? ($(cat out))"
 grep -qx "family ok" out || fail "program said: $(cat out)"
-j=$(rstat t.htr)
+j=$(RSTAT_FRAMES=1 rstat t.htr) # with each allocation's frames
 
 # Sizes made by one direct call each (malloc 1001+i, calloc 3*(337+i),
 # realloc and reallocarray steps, the deep() block).

@@ -170,10 +170,6 @@ realloc(void *old, size_t n)
     return p;
 }
 
-/* reallocarray is realloc behind an overflow check, and is done that way
- * here rather than by calling the real one: glibc's reallocarray calls
- * realloc through the PLT, i.e. our realloc, and the block was recorded
- * twice (tests/e2e/t_shim_family.sh). */
 /* reallocarray is realloc after an overflow check. We do not forward to
  * the real reallocarray: glibc's calls realloc through the PLT, i.e. us
  * again, which would record the same block twice. */

@@ -26,6 +26,7 @@ typedef struct ht_real_s {
     void *(*valloc)(size_t);
     void *(*pvalloc)(size_t);
     size_t (*malloc_usable_size)(void *);
+    void *(*dlopen)(const char *, int);
 } ht_real_t;
 
 /* Filled by ht_boot_resolve; malloc non-NULL means resolved. */

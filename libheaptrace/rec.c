@@ -35,6 +35,7 @@ static uint32_t rec_depth;
  * again (new ring, or a forked child). */
 static _Atomic uint64_t rec_gen;
 static _Atomic uint64_t rec_mod_check_ts;
+static _Atomic uint64_t rec_dlopen_ts;
 static pthread_key_t rec_key;
 static int rec_key_ok;
 
@@ -264,7 +265,17 @@ rec_enter(ht_rec_tls_t *t, uint64_t *ts)
     *ts = ht_now_ns();
     if (HT_UNLIKELY(t->gen != atomic_load_explicit(&rec_gen, memory_order_relaxed)))
         rec_thread_setup(t, *ts, 0);
+    uint64_t d = atomic_load_explicit(&rec_dlopen_ts, memory_order_relaxed);
+    if (HT_UNLIKELY(d && (int64_t)(*ts - d) < (int64_t)HT_REC_DLOPEN_WINDOW_NS) &&
+        ht_modules_changed())
+        ht_modules_scan(rec_ring, &t->w, *ts, false);
     return 0;
+}
+
+void
+ht_rec_note_dlopen(void)
+{
+    atomic_store_explicit(&rec_dlopen_ts, ht_now_ns(), memory_order_relaxed);
 }
 
 void
@@ -501,6 +512,9 @@ ht_rec_exit(int how, int code)
         atomic_store_explicit(&rec_threads[i], v, memory_order_release);
     }
     rec_put_totals(t, ts, t->w.tid, t);
+    // Objects loaded since the last poll: their MODULE before the end.
+    if (ht_modules_changed())
+        ht_modules_scan(rec_ring, &t->w, ts, false);
     if (rec_put_ok(&t->w, HT_TF_MAX_FIXED_REC, ts) &&
         ht_tf_put_exit(&t->w.enc, ts, (uint64_t)how, (uint64_t)(uint32_t)code) == 0)
         ht_ring_writer_commit(rec_ring, &t->w);
@@ -508,6 +522,24 @@ ht_rec_exit(int how, int code)
     atomic_store_explicit(&rec_ring->hdr->state, HT_RING_STATE_EXITED, memory_order_release);
     atomic_store_explicit(&ht_rec_state, HT_REC_OFF, memory_order_release);
     ht_rec_guard_leave();
+}
+
+void
+ht_rec_modules_sync(void)
+{
+    ht_rec_tls_t *t = &ht_rec_tls;
+    uint64_t ts;
+    int saved = errno;
+    if (rec_enter(t, &ts) < 0) {
+        errno = saved;
+        return;
+    }
+    if (ht_modules_changed())
+        ht_modules_scan(rec_ring, &t->w, ts, false);
+    if (t->ended)
+        ht_ring_writer_release(rec_ring, &t->w);
+    t->guard--;
+    errno = saved;
 }
 
 int

@@ -153,11 +153,23 @@ void ht_rec_exit(int how, int code);
 /* Record SNAPSHOT_REQ(reason) and flush this thread's buffer. 0, or -1
  * when not recording. */
 int ht_rec_snapshot(int reason);
+/* Look for objects loaded or unloaded since the last look and write their
+ * MODULE / UNMODULE records now (the slow path only looks every
+ * HT_REC_MODULE_POLL_NS, which a plugin loaded, used and closed in less
+ * time escapes). Called around dlclose (shim_dl.c) and at exit. */
+void ht_rec_modules_sync(void);
 
 /* fork: in the parent after fork(), FORK(child). In the child, forget the
  * parent's threads and buffers (the caller then starts a new ring). */
 void ht_rec_fork_parent(pid_t child);
 void ht_rec_fork_child(void);
+
+/* A dlopen is about to happen: for a while, every slow-path event first
+ * asks the loader whether objects came, so that a plugin's MODULE record
+ * precedes its first allocation. [as-safe] */
+void ht_rec_note_dlopen(void);
+/* How long after a dlopen that eager check lasts. */
+#define HT_REC_DLOPEN_WINDOW_NS (50ull * 1000 * 1000)
 
 /* Enter/leave the shim on this thread: allocations in between pass
  * through unrecorded and leave the totals as they were. [as-safe] */

@@ -8,6 +8,7 @@
  * value or errno; before the real functions are resolved, serve from the
  * bootstrap arena (boot.h).
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -255,6 +256,24 @@ HT_EXPORT void *
 pvalloc(size_t n)
 {
     SHIM_ALIGNED(ht_real.pvalloc ? ht_real.pvalloc(n) : NULL, 4096, n);
+}
+
+/*
+ * dlopen: a library opened with RTLD_DEEPBIND binds its malloc to libc's
+ * directly, past this shim, and its allocations would be invisible (their
+ * frees too). So the flag is dropped -- the plugin then shares the
+ * program's symbols, as heaptrack does it. Everything else passes as is,
+ * by a tail call: glibc takes the "calling object" (whose RUNPATH and
+ * $ORIGIN apply) from dlopen's return address, which a jump keeps being
+ * our caller's.
+ */
+SHIM_FN void *
+dlopen(const char *file, int flags)
+{
+    if (HT_UNLIKELY(!ht_real.dlopen))
+        ht_boot_resolve();
+    ht_rec_note_dlopen();
+    return ht_real.dlopen(file, flags & ~RTLD_DEEPBIND);
 }
 
 /* ---- the public API (include/heaptrace.h) ---- */

@@ -18,6 +18,8 @@ extern "C" {
 /* Implemented by libheaptrace.so; weak, so the reference stays null when
  * the shim is not loaded. */
 extern int heaptrace_snapshot_request(int reason) __attribute__((weak));
+/* 1 while the shim is recording this process, else 0. */
+extern int heaptrace_is_active(void) __attribute__((weak));
 
 /* Ask for a snapshot of the live heap now. Returns 0 when the request was
  * queued, -1 when heaptrace is not recording this process. */
@@ -25,6 +27,13 @@ static inline int
 heaptrace_snapshot(void)
 {
     return heaptrace_snapshot_request ? heaptrace_snapshot_request(0) : -1;
+}
+
+/* Is this process being recorded right now? */
+static inline int
+heaptrace_recording(void)
+{
+    return heaptrace_is_active ? heaptrace_is_active() : 0;
 }
 
 #ifdef __cplusplus

@@ -101,6 +101,23 @@ rec_put_totals(ht_rec_tls_t *t, uint64_t ts, uint32_t tid, const ht_rec_tls_t *o
         ht_ring_writer_commit(rec_ring, &t->w);
 }
 
+/* Write THREAD (tid, name) if the name is not the one last written: a
+ * thread is usually named after it starts, so this runs again at its end. */
+static void
+rec_thread_name(ht_rec_tls_t *t, uint64_t ts)
+{
+    char name[sizeof t->name];
+    // For the calling thread glibc reads the name with prctl: no malloc.
+    if (pthread_getname_np(pthread_self(), name, sizeof name) != 0)
+        name[0] = '\0';
+    if (t->name[0] && strcmp(name, t->name) == 0)
+        return;
+    memcpy(t->name, name, sizeof name);
+    if (rec_put_ok(&t->w, HT_TF_MAX_FIXED_REC + sizeof name, ts) &&
+        ht_tf_put_thread(&t->w.enc, ts, t->w.tid, name, (uint32_t)strlen(name)) == 0)
+        ht_ring_writer_commit(rec_ring, &t->w);
+}
+
 /* First event of a thread in the current ring. */
 static void
 rec_thread_setup(ht_rec_tls_t *t, uint64_t ts, int keep_writer)
@@ -123,13 +140,8 @@ rec_thread_setup(ht_rec_tls_t *t, uint64_t ts, int keep_writer)
         rec_thread_register(t);
     if (rec_key_ok && !t->ended)
         pthread_setspecific(rec_key, (void *)1);
-    char name[64];
-    // For the calling thread glibc reads the name with prctl: no malloc.
-    if (pthread_getname_np(pthread_self(), name, sizeof name) != 0)
-        name[0] = '\0';
-    if (rec_put_ok(&t->w, HT_TF_MAX_FIXED_REC + sizeof name, ts) &&
-        ht_tf_put_thread(&t->w.enc, ts, tid, name, (uint32_t)strlen(name)) == 0)
-        ht_ring_writer_commit(rec_ring, &t->w);
+    t->name[0] = '\0';
+    rec_thread_name(t, ts);
 }
 
 /* Housekeeping after an event: periodic totals, module changes, and the
@@ -471,6 +483,7 @@ ht_rec_thread_end(void)
     ht_rec_tls_t *t = &ht_rec_tls;
     uint64_t ts;
     if (rec_enter(t, &ts) == 0) {
+        rec_thread_name(t, ts);
         rec_put_totals(t, ts, t->w.tid, t);
         if (rec_put_ok(&t->w, HT_TF_MAX_FIXED_REC, ts) &&
             ht_tf_put_thread_end(&t->w.enc, ts, t->w.tid) == 0)
@@ -511,6 +524,7 @@ ht_rec_exit(int how, int code)
         }
         atomic_store_explicit(&rec_threads[i], v, memory_order_release);
     }
+    rec_thread_name(t, ts);
     rec_put_totals(t, ts, t->w.tid, t);
     // Objects loaded since the last poll: their MODULE before the end.
     if (ht_modules_changed())
@@ -538,7 +552,7 @@ ht_rec_modules_sync(void)
         ht_modules_scan(rec_ring, &t->w, ts, false);
     if (t->ended)
         ht_ring_writer_release(rec_ring, &t->w);
-    t->guard--;
+    ht_rec_guard_leave();
     errno = saved;
 }
 

@@ -58,6 +58,7 @@ typedef struct ht_rec_tls_s {
     uint64_t tot_allocs_at, tot_ts; /* when TOTALS were last written */
     uint64_t rng;
     uint64_t gen; /* ring generation this thread's writer belongs to */
+    char name[16]; /* the name THREAD carried (threads are often named later) */
     ht_ring_writer_t w;
 } ht_rec_tls_t;
 

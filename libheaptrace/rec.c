@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -265,8 +266,57 @@ rec_record_free(ht_rec_tls_t *t, void *p, uint64_t ts)
         ht_ring_writer_commit(rec_ring, &t->w);
 }
 
+/*
+ * Fork gate: every slow path holds it shared; fork's prepare handler takes
+ * it exclusive, so no thread is inside libunwind, the loader or our own
+ * tables at the moment of the fork -- their locks would stay taken forever
+ * in the child, whose only thread then unwinds (seen: a forked child hung
+ * in libunwind's mutex). Readers touch it only on the slow path.
+ */
+#define REC_GATE_WRITER ((int64_t)1 << 62)
+static _Atomic int64_t rec_gate;
+
+static inline void
+rec_gate_enter(void)
+{
+    int64_t v = atomic_load_explicit(&rec_gate, memory_order_relaxed);
+    for (unsigned spins = 0;; spins++) {
+        if (!(v & REC_GATE_WRITER) &&
+            atomic_compare_exchange_weak_explicit(&rec_gate, &v, v + 1, memory_order_acquire,
+                                                  memory_order_relaxed))
+            return;
+        if (v & REC_GATE_WRITER) {
+            if (spins > 64)
+                sched_yield();
+            v = atomic_load_explicit(&rec_gate, memory_order_relaxed);
+        }
+    }
+}
+
+void
+ht_rec_fork_lock(void)
+{
+    // A fork from a signal handler that interrupted this thread's own slow
+    // path would wait for itself: skip the gate then (best effort).
+    if (ht_rec_tls.guard)
+        return;
+    atomic_fetch_or_explicit(&rec_gate, REC_GATE_WRITER, memory_order_acquire);
+    while ((atomic_load_explicit(&rec_gate, memory_order_acquire) & ~REC_GATE_WRITER) != 0)
+        sched_yield();
+}
+
+void
+ht_rec_fork_unlock(int child)
+{
+    if (child)
+        atomic_store_explicit(&rec_gate, 0, memory_order_release); // readers died with their threads
+    else
+        atomic_fetch_and_explicit(&rec_gate, ~REC_GATE_WRITER, memory_order_release);
+}
+
 /* Common entry of every slow path: ON, not guarded, set up. Returns 0 with
- * the guard held, or -1 when the event is not to be recorded. */
+ * the guard and the fork gate held (rec_leave drops both), or -1 when the
+ * event is not to be recorded. */
 static inline int
 rec_enter(ht_rec_tls_t *t, uint64_t *ts)
 {
@@ -274,6 +324,7 @@ rec_enter(ht_rec_tls_t *t, uint64_t *ts)
         t->excluded)
         return -1;
     ht_rec_guard_enter();
+    rec_gate_enter();
     *ts = ht_now_ns();
     if (HT_UNLIKELY(t->gen != atomic_load_explicit(&rec_gen, memory_order_relaxed)))
         rec_thread_setup(t, *ts, 0);
@@ -282,6 +333,13 @@ rec_enter(ht_rec_tls_t *t, uint64_t *ts)
         ht_modules_changed())
         ht_modules_scan(rec_ring, &t->w, *ts, false);
     return 0;
+}
+
+static inline void
+rec_leave(void)
+{
+    atomic_fetch_sub_explicit(&rec_gate, 1, memory_order_release);
+    ht_rec_guard_leave();
 }
 
 void
@@ -329,7 +387,7 @@ ht_rec_alloc_slow(void *p, size_t size, void *caller)
     rec_record_alloc(t, p, size, weight, caller, ts);
     rec_after_event(t, ts);
 out:
-    ht_rec_guard_leave();
+    rec_leave();
     errno = saved;
 }
 
@@ -357,7 +415,7 @@ ht_rec_free_slow(void *p, void *caller)
     t->free_bytes += size;
     rec_record_free(t, p, ts);
     rec_after_event(t, ts);
-    ht_rec_guard_leave();
+    rec_leave();
     errno = saved;
 }
 
@@ -395,7 +453,7 @@ ht_rec_realloc_post(void *old, void *newp, size_t size, const ht_rec_realloc_t *
         if (rec_enter(t, &ts) == 0) {
             t->free_bytes += rr->size;
             rec_record_free(t, old, rr->ts);
-            ht_rec_guard_leave();
+            rec_leave();
         } else if (atomic_load_explicit(&ht_rec_state, memory_order_relaxed) == HT_REC_ON &&
                    rec_ring) {
             atomic_fetch_add_explicit(&rec_ring->hdr->lost_events, 1, memory_order_relaxed);
@@ -489,7 +547,7 @@ ht_rec_thread_end(void)
             ht_tf_put_thread_end(&t->w.enc, ts, t->w.tid) == 0)
             ht_ring_writer_commit(rec_ring, &t->w);
         ht_ring_writer_release(rec_ring, &t->w);
-        ht_rec_guard_leave();
+        rec_leave();
     }
     t->ended = 1;
     rec_frames_release();
@@ -535,7 +593,7 @@ ht_rec_exit(int how, int code)
     ht_ring_writer_release(rec_ring, &t->w);
     atomic_store_explicit(&rec_ring->hdr->state, HT_RING_STATE_EXITED, memory_order_release);
     atomic_store_explicit(&ht_rec_state, HT_REC_OFF, memory_order_release);
-    ht_rec_guard_leave();
+    rec_leave();
 }
 
 void
@@ -552,7 +610,7 @@ ht_rec_modules_sync(void)
         ht_modules_scan(rec_ring, &t->w, ts, false);
     if (t->ended)
         ht_ring_writer_release(rec_ring, &t->w);
-    ht_rec_guard_leave();
+    rec_leave();
     errno = saved;
 }
 
@@ -578,7 +636,7 @@ ht_rec_snapshot(int reason)
     if (ht_modules_changed())
         ht_modules_scan(rec_ring, &t->w, ts, false);
     ht_ring_writer_release(rec_ring, &t->w);
-    ht_rec_guard_leave();
+    rec_leave();
     errno = saved;
     return rc;
 }
@@ -595,7 +653,7 @@ ht_rec_fork_parent(pid_t child)
         ht_ring_writer_commit(rec_ring, &t->w);
     // Flush, so the collector meets FORK before the child's ring.
     ht_ring_writer_release(rec_ring, &t->w);
-    ht_rec_guard_leave();
+    rec_leave();
 }
 
 void

@@ -164,6 +164,11 @@ void ht_rec_modules_sync(void);
  * parent's threads and buffers (the caller then starts a new ring). */
 void ht_rec_fork_parent(pid_t child);
 void ht_rec_fork_child(void);
+/* Around fork (prepare / parent+child handlers): wait until no thread is
+ * inside a slow path and keep new ones out, so that no lock of libunwind,
+ * the loader or ours is held by a thread the child will not have. */
+void ht_rec_fork_lock(void);
+void ht_rec_fork_unlock(int child);
 
 /* A dlopen is about to happen: for a while, every slow-path event first
  * asks the loader whether objects came, so that a plugin's MODULE record

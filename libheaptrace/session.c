@@ -304,6 +304,7 @@ sess_fork_prepare(void)
         ht_ring_writer_release(r, &t->w);
         ht_rec_guard_leave();
     }
+    ht_rec_fork_lock();
 }
 
 static void
@@ -311,11 +312,13 @@ sess_fork_parent(void)
 {
     // The parent does not know the child's pid here; the child writes FORK
     // into the parent's ring (shared memory) instead.
+    ht_rec_fork_unlock(0);
 }
 
 static void
 sess_fork_child(void)
 {
+    ht_rec_fork_unlock(1);
     ht_rec_guard_enter();
     ht_ring_t parent = sess_ring;
     int was_on = ht_rec_ring() != NULL;

@@ -26,7 +26,7 @@
 #include <dirent.h>
 
 #define REC_DEFAULT_RATE (512u << 10)
-#define REC_DEFAULT_DEPTH 128
+#define REC_DEFAULT_DEPTH 256 /* deeper than heaptrack's 64: a 200-deep recursion reaches main */
 /* Say so when the program has not attached a ring after this long. */
 #define REC_ATTACH_WARN_NS (3000000000ull)
 
@@ -43,7 +43,7 @@ rec_usage(FILE *f)
             "                             FILE.CHILDPID\n"
             "  --all                      record every allocation, exact (default: sampled)\n"
             "  --sample-rate BYTES        mean bytes between samples (default: 512K)\n"
-            "  --max-depth N              most frames of a backtrace (default: 128)\n"
+            "  --max-depth N              most frames of a backtrace (default: 256)\n"
             "  --lossy                    drop events when the ring is full instead of\n"
             "                             making the program wait (default: lossless)\n"
             "  --quiet                    no summary line on stderr (default: off)\n"

@@ -267,30 +267,59 @@ rec_record_free(ht_rec_tls_t *t, void *p, uint64_t ts)
 }
 
 /*
- * Fork gate: every slow path holds it shared; fork's prepare handler takes
- * it exclusive, so no thread is inside libunwind, the loader or our own
- * tables at the moment of the fork -- their locks would stay taken forever
- * in the child, whose only thread then unwinds (seen: a forked child hung
- * in libunwind's mutex). Readers touch it only on the slow path.
+ * Fork gate: fork's prepare handler waits until no thread is inside a slow
+ * path and keeps new ones out, so that no thread holds a lock of libunwind,
+ * the loader or ours at the moment of the fork -- such a lock stays taken
+ * forever in the child, whose only thread then unwinds (seen: a forked
+ * child hung in libunwind's mutex).
+ *
+ * A registered thread announces itself in its own TLS (in_slow), so the
+ * slow paths of different threads share no cache line; the fork scans the
+ * registry. Both sides use the store-fence-load (Dekker) pattern around
+ * rec_fork_pending. Threads not in the registry (more than
+ * HT_REC_MAX_THREADS, or not set up yet) count in a shared counter.
  */
-#define REC_GATE_WRITER ((int64_t)1 << 62)
-static _Atomic int64_t rec_gate;
+static _Atomic int rec_fork_pending;
+static _Atomic int64_t rec_gate_shared;
+
+static void
+rec_gate_wait(void)
+{
+    for (unsigned spins = 0; atomic_load_explicit(&rec_fork_pending, memory_order_acquire);
+         spins++)
+        if (spins > 64)
+            sched_yield();
+}
 
 static inline void
-rec_gate_enter(void)
+rec_gate_enter(ht_rec_tls_t *t)
 {
-    int64_t v = atomic_load_explicit(&rec_gate, memory_order_relaxed);
-    for (unsigned spins = 0;; spins++) {
-        if (!(v & REC_GATE_WRITER) &&
-            atomic_compare_exchange_weak_explicit(&rec_gate, &v, v + 1, memory_order_acquire,
-                                                  memory_order_relaxed))
-            return;
-        if (v & REC_GATE_WRITER) {
-            if (spins > 64)
-                sched_yield();
-            v = atomic_load_explicit(&rec_gate, memory_order_relaxed);
+    for (;;) {
+        if (HT_LIKELY(t->registered)) {
+            t->gate_shared = 0;
+            atomic_store_explicit(&t->in_slow, 1, memory_order_relaxed);
+            atomic_thread_fence(memory_order_seq_cst);
+            if (HT_LIKELY(!atomic_load_explicit(&rec_fork_pending, memory_order_relaxed)))
+                return;
+            atomic_store_explicit(&t->in_slow, 0, memory_order_release);
+        } else {
+            t->gate_shared = 1;
+            atomic_fetch_add_explicit(&rec_gate_shared, 1, memory_order_seq_cst);
+            if (!atomic_load_explicit(&rec_fork_pending, memory_order_seq_cst))
+                return;
+            atomic_fetch_sub_explicit(&rec_gate_shared, 1, memory_order_release);
         }
+        rec_gate_wait();
     }
+}
+
+static inline void
+rec_gate_leave(ht_rec_tls_t *t)
+{
+    if (t->gate_shared)
+        atomic_fetch_sub_explicit(&rec_gate_shared, 1, memory_order_release);
+    else
+        atomic_store_explicit(&t->in_slow, 0, memory_order_release);
 }
 
 void
@@ -300,18 +329,34 @@ ht_rec_fork_lock(void)
     // path would wait for itself: skip the gate then (best effort).
     if (ht_rec_tls.guard)
         return;
-    atomic_fetch_or_explicit(&rec_gate, REC_GATE_WRITER, memory_order_acquire);
-    while ((atomic_load_explicit(&rec_gate, memory_order_acquire) & ~REC_GATE_WRITER) != 0)
+    atomic_store_explicit(&rec_fork_pending, 1, memory_order_seq_cst);
+    atomic_thread_fence(memory_order_seq_cst);
+    while (atomic_load_explicit(&rec_gate_shared, memory_order_acquire) != 0)
         sched_yield();
+    for (uint32_t i = 0; i < HT_REC_MAX_THREADS; i++) {
+        uintptr_t v = atomic_load_explicit(&rec_threads[i], memory_order_acquire);
+        // Hold the slot (low bit) so the thread cannot leave while we look.
+        if (!v || (v & 1) ||
+            !atomic_compare_exchange_strong_explicit(&rec_threads[i], &v, v | 1,
+                                                     memory_order_acquire,
+                                                     memory_order_relaxed))
+            continue;
+        const ht_rec_tls_t *o = (const ht_rec_tls_t *)v;
+        while (atomic_load_explicit(&o->in_slow, memory_order_acquire))
+            sched_yield();
+        atomic_store_explicit(&rec_threads[i], v, memory_order_release);
+    }
 }
 
 void
 ht_rec_fork_unlock(int child)
 {
-    if (child)
-        atomic_store_explicit(&rec_gate, 0, memory_order_release); // readers died with their threads
-    else
-        atomic_fetch_and_explicit(&rec_gate, ~REC_GATE_WRITER, memory_order_release);
+    if (child) {
+        // The other threads are gone, and with them their slow paths.
+        atomic_store_explicit(&rec_gate_shared, 0, memory_order_relaxed);
+        ht_rec_tls.in_slow = 0;
+    }
+    atomic_store_explicit(&rec_fork_pending, 0, memory_order_release);
 }
 
 /* Common entry of every slow path: ON, not guarded, set up. Returns 0 with
@@ -324,7 +369,7 @@ rec_enter(ht_rec_tls_t *t, uint64_t *ts)
         t->excluded)
         return -1;
     ht_rec_guard_enter();
-    rec_gate_enter();
+    rec_gate_enter(t);
     *ts = ht_now_ns();
     if (HT_UNLIKELY(t->gen != atomic_load_explicit(&rec_gen, memory_order_relaxed)))
         rec_thread_setup(t, *ts, 0);
@@ -338,7 +383,7 @@ rec_enter(ht_rec_tls_t *t, uint64_t *ts)
 static inline void
 rec_leave(void)
 {
-    atomic_fetch_sub_explicit(&rec_gate, 1, memory_order_release);
+    rec_gate_leave(&ht_rec_tls);
     ht_rec_guard_leave();
 }
 

@@ -49,7 +49,8 @@ typedef struct ht_rec_tls_s {
     uint8_t ended;     /* the thread's key destructor ran */
     uint8_t excluded;  /* never record this thread (the in-process collector) */
     uint8_t registered;
-    uint8_t pad;
+    uint8_t gate_shared; /* this slow path holds the shared fork gate (unregistered thread) */
+    _Atomic uint32_t in_slow; /* inside a slow path (the fork gate of a registered thread) */
     uint64_t allocs, alloc_bytes, frees, free_bytes;
     /* allocs, alloc_bytes, frees when the guard was taken: the shim's own
      * allocations are counted by the fast paths like any other, and

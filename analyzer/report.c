@@ -398,6 +398,8 @@ ht_report_write(FILE *f, const ht_profile_t *p, const char *spec, const ht_repor
                 ",\"totals\":{\"allocs\":%" PRIu64 ",\"alloc_bytes\":%" PRIu64
                 ",\"frees\":%" PRIu64 ",\"free_bytes\":%" PRIu64,
                 p->exact_allocs, p->exact_alloc_bytes, p->exact_frees, p->exact_free_bytes);
+        if (p->sampled)
+            fputs(",\"free_bytes_exact\":false,\"temporary_known\":false", f);
         struct {
             const char *name;
             double bytes, objs;
@@ -453,9 +455,17 @@ ht_report_write(FILE *f, const ht_profile_t *p, const char *spec, const ht_repor
             ht_report_count(a, sizeof a, (double)p->exact_allocs),
             ht_report_size(b, sizeof b, (double)p->exact_alloc_bytes),
             p->sampled ? "  (exact, every allocation)" : "");
-    fprintf(f, "  frees         %s calls, %s\n",
-            ht_report_count(a, sizeof a, (double)p->exact_frees),
-            ht_report_size(b, sizeof b, (double)p->exact_free_bytes));
+    // When sampling, the shim learns the size of a freed block only for
+    // the blocks it sampled: the count of frees is exact, their bytes are
+    // not, so none are printed.
+    if (p->sampled)
+        fprintf(f, "  frees         %s calls  (exact; freed bytes are known for sampled blocks "
+                   "only)\n",
+                ht_report_count(a, sizeof a, (double)p->exact_frees));
+    else
+        fprintf(f, "  frees         %s calls, %s\n",
+                ht_report_count(a, sizeof a, (double)p->exact_frees),
+                ht_report_size(b, sizeof b, (double)p->exact_free_bytes));
     fprintf(f, "  %-13s %s in %s object(s)\n", live_word,
             rep_est(a, sizeof a, p, v[HT_M_INUSE_SPACE]),
             rep_cnt(b, sizeof b, p, v[HT_M_INUSE_OBJECTS]));
@@ -469,18 +479,29 @@ ht_report_write(FILE *f, const ht_profile_t *p, const char *spec, const ht_repor
         fprintf(f, "  leaked        unknown: the trace holds no exit (%s is what was live at "
                    "its end)\n",
                 rep_est(a, sizeof a, p, v[HT_M_LEAKED_SPACE]));
-    fprintf(f, "  temporary     %s allocation(s) freed right away (%s)\n",
-            rep_cnt(a, sizeof a, p, v[HT_M_TEMP_OBJECTS]),
-            rep_est(b, sizeof b, p, v[HT_M_TEMP_SPACE]));
-    if (p->rss)
+    // "Temporary" means no other allocation came between an allocation and
+    // its free; a sampled trace does not see the unsampled allocations in
+    // between, so it would count far too many. Only exact traces say.
+    if (p->sampled)
+        fputs("  temporary     not known when sampling (record with --all)\n", f);
+    else
+        fprintf(f, "  temporary     %s allocation(s) freed right away (%s)\n",
+                rep_cnt(a, sizeof a, p, v[HT_M_TEMP_OBJECTS]),
+                rep_est(b, sizeof b, p, v[HT_M_TEMP_SPACE]));
+    if (p->rss && p->heap_free)
         fprintf(f, "  memory        RSS %s, allocator's free memory %s (last sample)\n",
                 ht_report_size(a, sizeof a, (double)p->rss),
                 ht_report_size(b, sizeof b, (double)p->heap_free));
+    else if (p->rss)
+        fprintf(f, "  memory        RSS %s (last sample)\n",
+                ht_report_size(a, sizeof a, (double)p->rss));
 
     for (size_t t = 0; t < sizeof rep_tables / sizeof rep_tables[0]; t++) {
         const rep_table_t *tb = &rep_tables[t];
         if (tb->sort == HT_M_LEAKED_SPACE && !p->exited)
             continue; // said above: without an exit the leak table is the live table
+        if (tb->sort == HT_M_TEMP_OBJECTS && p->sampled)
+            continue; // not known when sampling, said above
         uint32_t n;
         uint32_t *idx = rep_top(p, tb->sort, &n);
         if (!idx)

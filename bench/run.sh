@@ -10,7 +10,8 @@
 # redis-benchmark on loopback, against native.
 #
 # Environment:
-#   BENCH_RUNS=N      rounds per workload (default 5; 1 with BENCH_QUICK)
+#   BENCH_RUNS=N      rounds per workload (default 5; 1 with BENCH_QUICK);
+#                     the analysis and redis runs use at most 3
 #   BENCH_QUICK=1     smoke mode: 1 round, smaller workloads, shorter redis
 #   BENCH_ONLY=a,b    only these workloads (alloc_loop churn_mt realloc_parse
 #                     sqlite3 python3 redis)
@@ -162,8 +163,9 @@ for wl in "${WLS[@]}"; do
     for ((r = 1; r <= RUNS; r++)); do
         for m in "${MODES[@]}"; do run_one "$wl" "$m" "$r"; done
     done
-    # analysis: heaptrace report on the --all trace vs heaptrack_print, alternating
-    for ((r = 1; r <= RUNS; r++)); do
+    # analysis: heaptrace report on the --all trace vs heaptrack_print,
+    # alternating, at most 3 rounds (they are slow and vary little)
+    for ((r = 1; r <= (RUNS < 3 ? RUNS : 3); r++)); do
         if [ $HT_REPORT_OK = 1 ] && [ -s "$WORK/$wl.all.htr" ]; then
             line=$("$RUNNER" -o /dev/null -e "$WORK/$wl.report.err" -t 600 -- "$HT" report "$WORK/$wl.all.htr")
             echo "$wl report $r $line size=0 note=ok" >>"$RAW"; log "$wl report #$r: $line"

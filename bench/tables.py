@@ -182,6 +182,18 @@ def main():
             else:
                 h = None
             out.append(row([t, "%.0f" % n, "%.0f" % h if h else "-", "%.2f" % (h / n) if h else "-"]))
+        # all tests together: requests over the time they took (a harmonic
+        # mean of the per-test rates), per run, then the median
+        def overall(r):
+            rates = [float(v) for v in r.get("rps", {}).values()]
+            return len(rates) / sum(1 / x for x in rates) if rates else None
+        n_all = statistics.median([overall(r) for r in nat if overall(r)])
+        h_all = None
+        if ht and not failed(ht):
+            vals = [overall(r) for r in ht if overall(r)]
+            h_all = statistics.median(vals) if vals else None
+        out.append(row(["**all tests**", "%.0f" % n_all, "%.0f" % h_all if h_all else "-",
+                        "**%.2f**" % (h_all / n_all) if h_all else "-"]))
         out.append("")
         ncpu = statistics.median([float(r["user"]) + float(r["sys"]) for r in nat])
         nb = med(nat, "bench_s")

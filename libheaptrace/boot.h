@@ -30,10 +30,10 @@ typedef struct ht_real_s {
 } ht_real_t;
 
 /* Filled by ht_boot_resolve; malloc non-NULL means resolved. */
-extern ht_real_t ht_real;
+extern ht_real_t ht_real __attribute__((visibility("hidden")));
 
 #define HT_BOOT_ARENA_SIZE (256u * 1024u)
-extern uint8_t ht_boot_arena[HT_BOOT_ARENA_SIZE];
+extern uint8_t ht_boot_arena[HT_BOOT_ARENA_SIZE] __attribute__((visibility("hidden")));
 
 /* Resolve every real function once (idempotent, thread-safe). Aborts the
  * program only if the real malloc, free, calloc or realloc cannot be

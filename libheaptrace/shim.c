@@ -99,10 +99,13 @@ shim_free_slow(void *p, void *caller)
     ht_real.free(p);
 }
 
+/* A positive countdown implies the real functions are resolved: a thread's
+ * countdown starts at 0 and is only ever set positive on a slow path,
+ * which resolves first. So malloc's fast path needs no check of its own. */
 SHIM_FN void *
 malloc(size_t n)
 {
-    if (HT_LIKELY(shim_resolved() && ht_rec_alloc_skip(n)))
+    if (HT_LIKELY(ht_rec_alloc_skip(n)))
         return ht_real.malloc(n);
     return shim_malloc_slow(n, SHIM_CALLER);
 }
@@ -126,8 +129,7 @@ calloc(size_t n, size_t size)
     size_t total;
     // An overflowing product is never "certainly unsampled"; the slow path
     // lets the real calloc fail it.
-    if (HT_LIKELY(shim_resolved() && !__builtin_mul_overflow(n, size, &total) &&
-                  ht_rec_alloc_skip(total)))
+    if (HT_LIKELY(!__builtin_mul_overflow(n, size, &total) && ht_rec_alloc_skip(total)))
         return ht_real.calloc(n, size);
     return shim_calloc_slow(n, size, SHIM_CALLER);
 }

@@ -249,6 +249,7 @@ HKV=$( [ $HK_OK = 1 ] && heaptrack --version 2>/dev/null | head -n1 || echo "not
     echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "- machine: $CPU, $NCPU cores, $MEM, $(. /etc/os-release && echo "$PRETTY_NAME"), glibc $(ldd --version | head -n1 | awk '{print $NF}')"
     echo "- commit: $COMMIT$DIRTY; $HKV"
+    echo "- reproduce: make bench (BENCH_RUNS=N rounds, BENCH_QUICK=1 for a smoke run); raw runs in BENCH_KEEP=1's work directory"
     echo "- rounds: $RUNS (each round runs every mode once, in turn); figures are medians$( [ "$QUICK" = 1 ] && echo "; QUICK mode (smaller workloads)")"
     [ $HT_OK = 1 ] || echo "- heaptrace columns missing: $HT_WHY"
     echo "- load average (1 min) at start $LOAD0, at end $(cut -d' ' -f1 /proc/loadavg): with other processes running, absolute times are noisy; ratios come from alternating runs"

@@ -167,12 +167,16 @@ for wl in "${WLS[@]}"; do
     # alternating, at most 3 rounds (they are slow and vary little)
     for ((r = 1; r <= (RUNS < 3 ? RUNS : 3); r++)); do
         if [ $HT_REPORT_OK = 1 ] && [ -s "$WORK/$wl.all.htr" ]; then
-            line=$("$RUNNER" -o /dev/null -e "$WORK/$wl.report.err" -t 600 -- "$HT" report "$WORK/$wl.all.htr")
-            echo "$wl report $r $line size=0 note=ok" >>"$RAW"; log "$wl report #$r: $line"
+            line=$("$RUNNER" -o "$WORK/$wl.report.out" -e "$WORK/$wl.report.err" -t 600 -- "$HT" report "$WORK/$wl.all.htr")
+            # the allocation calls it counted, e.g. "allocations   1,025 calls, 1.2 MiB"
+            calls=$(sed -n 's/^ *allocations *\([0-9,]*\) calls.*/\1/p' "$WORK/$wl.report.out" | head -n1 | tr -d ,)
+            echo "$wl report $r $line size=0 calls=${calls:-?} note=ok" >>"$RAW"; log "$wl report #$r: $line calls=${calls:-?}"
         fi
         if [ $HK_OK = 1 ] && [ -s "$WORK/$wl.hk.zst" ]; then
-            line=$("$RUNNER" -o /dev/null -e "$WORK/$wl.print.err" -t 600 -- heaptrack_print "$WORK/$wl.hk.zst")
-            echo "$wl heaptrack_print $r $line size=0 note=ok" >>"$RAW"; log "$wl heaptrack_print #$r: $line"
+            line=$("$RUNNER" -o "$WORK/$wl.print.out" -e "$WORK/$wl.print.err" -t 600 -- heaptrack_print "$WORK/$wl.hk.zst")
+            # "calls to allocation functions: 668617 (249112/s)"
+            calls=$(sed -n 's/^calls to allocation functions: *\([0-9]*\).*/\1/p' "$WORK/$wl.print.out" | head -n1)
+            echo "$wl heaptrack_print $r $line size=0 calls=${calls:-?} note=ok" >>"$RAW"; log "$wl heaptrack_print #$r: $line calls=${calls:-?}"
         fi
     done
     # keep the work directory small: the traces of this workload are done

@@ -153,8 +153,9 @@ def main():
         if any((w, "report") in runs or (w, "heaptrack_print") in runs for w in wls):
             out.append("## Analysis: `heaptrace report` on the --all trace vs `heaptrack_print`\n")
             out.append(row(["workload", "heaptrace report", "heaptrack_print", "ratio",
-                            "report peak RSS", "heaptrack_print peak RSS"]))
-            out.append(row(["---"] * 6))
+                            "report peak RSS", "heaptrack_print peak RSS",
+                            "allocation calls counted (heaptrace / heaptrack)"]))
+            out.append(row(["---"] * 7))
             for wl in wls:
                 r, p = runs.get((wl, "report")), runs.get((wl, "heaptrack_print"))
                 rt = cell(wl, "report", lambda rs: "%.2f s" % med(rs, "wall"))
@@ -164,7 +165,8 @@ def main():
                     ratio = "%.2fx" % (med(r, "wall") / med(p, "wall"))
                 out.append(row([wl, rt, pt, ratio,
                                 cell(wl, "report", lambda rs: mb(med(rs, "maxrss_kb"))),
-                                cell(wl, "heaptrack_print", lambda rs: mb(med(rs, "maxrss_kb")))]))
+                                cell(wl, "heaptrack_print", lambda rs: mb(med(rs, "maxrss_kb"))),
+                                "%s / %s" % ((r or [{}])[0].get("calls", "-"), (p or [{}])[0].get("calls", "-"))]))
             out.append("")
 
     nat, ht = runs.get(("redis", "native")), runs.get(("redis", "ht"))

@@ -184,7 +184,6 @@ for wl in "${WLS[@]}"; do
 done
 
 # ---- the server scenario: redis ----
-REDIS_SUMMARY=""
 redis_free_port() {
     local p
     for _ in $(seq 50); do

@@ -22,7 +22,8 @@
 #include "libheaptrace/modules.h"
 #include "libheaptrace/sample.h"
 
-HT_TLS ht_rec_tls_t ht_rec_tls;
+/* One cache line for the fast path's fields, whatever the TLS layout. */
+HT_TLS ht_rec_tls_t ht_rec_tls __attribute__((aligned(64)));
 _Atomic int ht_rec_state = HT_REC_PENDING;
 
 /* Frames below the caller of the interposed function: the slow path, the

@@ -77,6 +77,7 @@ ht_rec_alloc(void *p, size_t size, void *caller)
 {
     ht_rec_tls_t *t = &ht_rec_tls;
     t->allocs++;
+    __asm__("" : "+m"(t->allocs)); // two plain adds, not SSE (see below)
     t->alloc_bytes += size;
     int64_t c = t->countdown - (int64_t)size - 1;
     t->countdown = c;
@@ -98,6 +99,10 @@ ht_rec_alloc_skip(size_t size)
     if (HT_LIKELY(c > 0)) {
         t->countdown = c;
         t->allocs++;
+        // Keep gcc from pairing the two counters into one 16-byte SSE
+        // load-add-store: measured 1.6 ns slower per malloc/free pair than
+        // two plain adds (13 ns native) on this machine.
+        __asm__("" : "+m"(t->allocs));
         t->alloc_bytes += size;
         return 1;
     }

@@ -86,6 +86,7 @@ ht_boot_resolve(void)
     r.pvalloc = boot_sym("pvalloc", 0);
     r.malloc_usable_size = boot_sym("malloc_usable_size", 0);
     r.dlopen = boot_sym("dlopen", 0);
+    r.mallinfo2 = boot_sym("mallinfo2", 0);
     r.malloc = boot_sym("malloc", 1);
     ht_real.free = r.free;
     ht_real.calloc = r.calloc;
@@ -98,6 +99,7 @@ ht_boot_resolve(void)
     ht_real.pvalloc = r.pvalloc;
     ht_real.malloc_usable_size = r.malloc_usable_size;
     ht_real.dlopen = r.dlopen;
+    ht_real.mallinfo2 = r.mallinfo2;
     __atomic_store_n(&ht_real.malloc, r.malloc, __ATOMIC_RELEASE);
     boot_resolving = 0;
     return 0;

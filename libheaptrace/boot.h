@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <malloc.h>
 #include <stdint.h>
 
 typedef struct ht_real_s {
@@ -27,6 +28,7 @@ typedef struct ht_real_s {
     void *(*pvalloc)(size_t);
     size_t (*malloc_usable_size)(void *);
     void *(*dlopen)(const char *, int);
+    struct mallinfo2 (*mallinfo2)(void); /* glibc >= 2.33; NULL elsewhere */
 } ht_real_t;
 
 /* Filled by ht_boot_resolve; malloc non-NULL means resolved. */

@@ -20,6 +20,7 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
+#include "libheaptrace/boot.h"
 #include "libheaptrace/log.h"
 #include "libheaptrace/modules.h"
 #include "libheaptrace/sample.h"
@@ -148,6 +149,23 @@ rec_thread_setup(ht_rec_tls_t *t, uint64_t ts, int keep_writer)
     rec_thread_name(t, ts);
 }
 
+/* MEMSTAT with the allocator's view (the collector adds the kernel's:
+ * RSS and the rest stay 0 here). mallinfo2 walks the free lists under the
+ * arenas' locks, hence the rate limit on the slow path. */
+static _Atomic uint64_t rec_memstat_ts;
+
+static void
+rec_put_memstat(ht_rec_tls_t *t, uint64_t ts)
+{
+    struct mallinfo2 (*fn)(void) = ht_real.mallinfo2;
+    if (!fn)
+        return;
+    struct mallinfo2 mi = fn();
+    if (rec_put_ok(&t->w, HT_TF_MAX_FIXED_REC, ts) &&
+        ht_tf_put_memstat(&t->w.enc, ts, 0, 0, 0, 0, 0, mi.fordblks, mi.arena + mi.hblkhd) == 0)
+        ht_ring_writer_commit(rec_ring, &t->w);
+}
+
 /* Housekeeping after an event: periodic totals, module changes, and the
  * flush of a thread that has already ended (nobody would release its
  * buffer later). */
@@ -166,6 +184,11 @@ rec_after_event(ht_rec_tls_t *t, uint64_t ts)
                                                 memory_order_relaxed, memory_order_relaxed) &&
         ht_modules_changed())
         ht_modules_scan(rec_ring, &t->w, ts, false);
+    last = atomic_load_explicit(&rec_memstat_ts, memory_order_relaxed);
+    if (ts - last >= HT_REC_MEMSTAT_EVERY_NS &&
+        atomic_compare_exchange_strong_explicit(&rec_memstat_ts, &last, ts,
+                                                memory_order_relaxed, memory_order_relaxed))
+        rec_put_memstat(t, ts);
     if (t->ended)
         ht_ring_writer_release(rec_ring, &t->w);
 }
@@ -656,6 +679,7 @@ ht_rec_exit(int how, int code)
         }
         atomic_store_explicit(&rec_threads[i], v, memory_order_release);
     }
+    rec_put_memstat(t, ts);
     rec_thread_name(t, ts);
     rec_put_totals(t, ts, t->w.tid, t);
     // Objects loaded since the last poll: their MODULE before the end.
@@ -704,6 +728,7 @@ ht_rec_snapshot(int reason)
         ht_ring_writer_commit(rec_ring, &t->w);
         rc = 0;
     }
+    rec_put_memstat(t, ts);
     rec_put_totals(t, ts, t->w.tid, t);
     t->tot_allocs_at = t->allocs;
     t->tot_ts = ts;

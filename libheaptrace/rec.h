@@ -40,6 +40,9 @@ enum { HT_REC_PENDING = 0, /* not started yet: allocations pass, unrecorded */
 /* How often (at most) the slow path asks the loader whether objects were
  * loaded or unloaded. */
 #define HT_REC_MODULE_POLL_NS (5ull * 1000 * 1000)
+/* How often (at most) the slow path reports the allocator's own figures
+ * (mallinfo2: bytes it holds free, bytes it holds in all) as MEMSTAT. */
+#define HT_REC_MEMSTAT_EVERY_NS (1000ull * 1000 * 1000)
 /* Threads whose totals the exit handler can reach. */
 #define HT_REC_MAX_THREADS 4096
 

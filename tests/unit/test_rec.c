@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "libheaptrace/boot.h"
 #include "libheaptrace/live.h"
 
 static ht_ring_t ring;
@@ -328,8 +329,14 @@ START_TEST(test_rec_threads_and_snapshot)
         pthread_create(&t[i], NULL, thread_body, (void *)(intptr_t)i);
     for (int i = 0; i < 4; i++)
         pthread_join(t[i], NULL);
+    ck_assert_int_eq(ht_boot_resolve(), 0); // for mallinfo2
     ck_assert_int_eq(ht_rec_snapshot(HT_TF_SNAP_API), 0);
     got_t *g = drain();
+    // The allocator's own figures come with the snapshot.
+    ck_assert_int_eq(g->kinds[HT_TF_MEMSTAT], 1);
+    for (long i = 0; i < g->n; i++)
+        if (g->r[i].kind == HT_TF_MEMSTAT)
+            ck_assert_uint_gt(g->r[i].heap_total, 0);
     // main + 4, and the 4 again at their end: they were named after their
     // first allocation.
     ck_assert_int_eq(g->kinds[HT_TF_THREAD], 9);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -295,7 +296,8 @@ sess_fork_prepare(void)
     // glibc takes after the atfork prepare handlers run.
     ht_rec_tls_t *t = &ht_rec_tls;
     sess_fork_ts = ht_now_ns();
-    sess_fork_tid = t->w.tid;
+    // The real tid: this thread may never have recorded anything.
+    sess_fork_tid = (uint32_t)syscall(SYS_gettid);
     ht_ring_t *r = ht_rec_ring();
     if (r && !t->guard && t->w.buf >= 0) {
         // Close this thread's buffer, so that its records before the fork

@@ -50,16 +50,24 @@ ht_ring_size(const ht_ring_params_t *p)
     return (size_t)t;
 }
 
+/* Point r into mem by the geometry p (already checked), never by what the
+ * header says now: it may change under us. */
 static void
-ring_point(ht_ring_t *r, void *mem, size_t map_size)
+ring_point(ht_ring_t *r, void *mem, size_t map_size, const ht_ring_params_t *p)
 {
     uint8_t *base = mem;
+    uint64_t bo, d, so, fo, t;
+    ring_layout(p, &bo, &d, &so, &fo, &t);
     r->hdr = mem;
-    r->bufs = (ht_ring_buf_t *)(base + r->hdr->bufs_off);
-    r->data = base + r->hdr->data_off;
-    r->stacks = (ht_ring_stack_t *)(base + r->hdr->stacks_off);
-    r->frames = (uint64_t *)(base + r->hdr->frames_off);
+    r->bufs = (ht_ring_buf_t *)(base + bo);
+    r->data = base + d;
+    r->stacks = (ht_ring_stack_t *)(base + so);
+    r->frames = (uint64_t *)(base + fo);
     r->map_size = map_size;
+    r->nbufs = p->nbufs;
+    r->buf_size = p->buf_size;
+    r->stack_cap = p->stack_cap;
+    r->frames_cap = p->frames_cap;
 }
 
 void
@@ -76,7 +84,7 @@ ht_ring_format(ht_ring_t *r, void *mem, const ht_ring_params_t *p)
     h->buf_size = p->buf_size;
     h->stack_cap = p->stack_cap;
     h->frames_cap = p->frames_cap;
-    ring_point(r, mem, (size_t)total);
+    ring_point(r, mem, (size_t)total, p);
 }
 
 int
@@ -88,19 +96,19 @@ ht_ring_bind(ht_ring_t *r, void *mem, size_t map_size)
     if (h->magic != HT_RING_MAGIC || h->version != HT_RING_VERSION ||
         h->hdr_size != sizeof(ht_ring_hdr_t))
         return -EBADMSG;
-    // Recompute the layout from the sizes rather than trusting the stored
-    // offsets: a ring that disagrees with its own sizes is corrupt.
-    if (h->nbufs == 0 || h->nbufs > (1u << 20) || h->buf_size < 4096 ||
-        h->buf_size > (64u << 20) || h->stack_cap == 0 || h->stack_cap > (1u << 28) ||
-        h->frames_cap == 0 || h->frames_cap > (1ull << 34))
-        return -EBADMSG;
+    // Read the sizes once, check them, and recompute the layout from them:
+    // a ring whose stored offsets disagree with its sizes is corrupt.
     ht_ring_params_t p = {h->nbufs, h->buf_size, h->stack_cap, h->frames_cap};
+    if (p.nbufs == 0 || p.nbufs > (1u << 20) || p.buf_size < 4096 || p.buf_size > (64u << 20) ||
+        p.stack_cap == 0 || p.stack_cap > (1u << 28) || p.frames_cap == 0 ||
+        p.frames_cap > (1ull << 34))
+        return -EBADMSG;
     uint64_t b, d, s, f, t;
     ring_layout(&p, &b, &d, &s, &f, &t);
     if (b != h->bufs_off || d != h->data_off || s != h->stacks_off || f != h->frames_off ||
         t != h->total_size || t > map_size)
         return -EBADMSG;
-    ring_point(r, mem, map_size);
+    ring_point(r, mem, map_size, &p);
     return 0;
 }
 
@@ -140,13 +148,13 @@ static _Atomic uint32_t ring_claim_hint;
 static inline uint8_t *
 ring_buf_base(ht_ring_t *r, uint32_t i)
 {
-    return r->data + (size_t)i * r->hdr->buf_size;
+    return r->data + (size_t)i * r->buf_size;
 }
 
 static int
 ring_try_claim(ht_ring_t *r, ht_ring_writer_t *w, uint64_t ts)
 {
-    uint32_t n = r->hdr->nbufs;
+    uint32_t n = r->nbufs;
     uint32_t start = atomic_fetch_add_explicit(&ring_claim_hint, 1, memory_order_relaxed) % n;
     for (uint32_t k = 0; k < n; k++) {
         uint32_t i = start + k < n ? start + k : start + k - n;
@@ -165,7 +173,7 @@ ring_try_claim(ht_ring_t *r, ht_ring_writer_t *w, uint64_t ts)
         uint64_t bts = ts > w->first_ts ? ts : w->first_ts + 1;
         w->buf = (int32_t)i;
         w->first_ts = bts;
-        ht_tf_enc_init(&w->enc, ring_buf_base(r, i), r->hdr->buf_size);
+        ht_tf_enc_init(&w->enc, ring_buf_base(r, i), r->buf_size);
         ht_tf_put_batch(&w->enc, (uint64_t)(uint32_t)r->hdr->pid, w->tid, bts);
         ht_ring_writer_commit(r, w);
         return 0;
@@ -190,7 +198,7 @@ ht_ring_writer_reserve(ht_ring_t *r, ht_ring_writer_t *w, size_t need, uint64_t 
             return 0;
         ht_ring_writer_release(r, w);
     }
-    if (need + RING_BATCH_MAX > h->buf_size) {
+    if (need + RING_BATCH_MAX > r->buf_size) {
         // Can never fit; a bug in the caller, but not one to hang on.
         atomic_fetch_add_explicit(&h->lost_events, 1, memory_order_relaxed);
         return -EAGAIN;
@@ -310,7 +318,7 @@ ht_ring_stack_intern(ht_ring_t *r, const uint64_t *frames, uint32_t n)
     if (n > HT_TF_MAX_FRAMES)
         n = HT_TF_MAX_FRAMES;
     uint64_t hash = ring_stack_hash(frames, n);
-    uint32_t cap = h->stack_cap;
+    uint32_t cap = r->stack_cap;
     uint32_t idx = (uint32_t)(hash % cap);
     uint32_t probes = cap < RING_STACK_MAX_PROBE ? cap : RING_STACK_MAX_PROBE;
     for (uint32_t k = 0; k < probes; k++, idx = idx + 1 == cap ? 0 : idx + 1) {
@@ -323,7 +331,7 @@ ht_ring_stack_intern(ht_ring_t *r, const uint64_t *frames, uint32_t n)
                 uint64_t off = atomic_fetch_add_explicit(&h->frames_used, (uint64_t)n + 1,
                                                          memory_order_relaxed);
                 s->hash = hash;
-                if (off + n + 1 > h->frames_cap) {
+                if (off + n + 1 > r->frames_cap) {
                     // Pool exhausted: leave a dead slot (no frames can match
                     // nframes 0) so probe chains through it stay intact.
                     s->nframes = 0;
@@ -357,11 +365,11 @@ ht_ring_stacks_copy(ht_ring_t *dst, const ht_ring_t *src)
 {
     const ht_ring_hdr_t *sh = src->hdr;
     ht_ring_hdr_t *dh = dst->hdr;
-    if (sh->stack_cap != dh->stack_cap || sh->frames_cap > dh->frames_cap)
+    if (src->stack_cap != dst->stack_cap || src->frames_cap > dst->frames_cap)
         return -EINVAL;
     uint64_t end = atomic_load_explicit(&sh->frames_used, memory_order_acquire);
-    if (end > sh->frames_cap)
-        end = sh->frames_cap;
+    if (end > src->frames_cap)
+        end = src->frames_cap;
     uint64_t off = 0, copied = 0;
     while (off < end) {
         uint64_t word = src->frames[off];
@@ -369,7 +377,7 @@ ht_ring_stacks_copy(ht_ring_t *dst, const ht_ring_t *src)
         // A zero or impossible word is an entry another thread had reserved
         // but not yet written when the parent forked: nothing after it can
         // be located, so the copy stops there.
-        if (idx1 == 0 || idx1 > sh->stack_cap || n == 0 || n > HT_TF_MAX_FRAMES ||
+        if (idx1 == 0 || idx1 > src->stack_cap || n == 0 || n > HT_TF_MAX_FRAMES ||
             off + 1 + n > end)
             break;
         const ht_ring_stack_t *ss = &src->stacks[idx1 - 1];
@@ -416,14 +424,14 @@ static inline ring_scratch_t *
 ring_scratch(ht_ring_consumer_t *c)
 {
     return (ring_scratch_t *)HT_ALIGN_UP(
-        (uintptr_t)(c->cur + c->ring->hdr->nbufs), (uintptr_t)_Alignof(ring_scratch_t));
+        (uintptr_t)(c->cur + c->ring->nbufs), (uintptr_t)_Alignof(ring_scratch_t));
 }
 
 int
 ht_ring_consumer_init(ht_ring_consumer_t *c, ht_ring_t *r)
 {
     memset(c, 0, sizeof *c);
-    size_t n = r->hdr->nbufs;
+    size_t n = r->nbufs;
     size_t bytes = n * sizeof(ht_ring_cursor_t) + _Alignof(ring_scratch_t) +
                    sizeof(ring_scratch_t) + n * sizeof(ring_pend_t);
     c->cur = calloc(1, bytes);
@@ -465,7 +473,7 @@ ht_ring_consume(ht_ring_consumer_t *c, ht_ring_rec_cb cb, void *ctx)
     ht_ring_t *r = c->ring;
     ht_ring_hdr_t *h = r->hdr;
     ring_scratch_t *sc = ring_scratch(c);
-    uint32_t nbufs = h->nbufs, npend = 0;
+    uint32_t nbufs = r->nbufs, npend = 0;
     long delivered = 0;
 
     atomic_fetch_add_explicit(&h->heartbeat, 1, memory_order_release);
@@ -488,7 +496,7 @@ ht_ring_consume(ht_ring_consumer_t *c, ht_ring_rec_cb cb, void *ctx)
         ring_pend_t p = sc->pend[k];
         ht_ring_cursor_t *cur = &c->cur[p.idx];
         uint32_t len = atomic_load_explicit(&r->bufs[p.idx].committed, memory_order_acquire);
-        if (len > h->buf_size) {
+        if (len > r->buf_size) {
             c->bad_records++;
             len = cur->consumed; // nonsense from the other side: read nothing more
         }
@@ -498,7 +506,7 @@ ht_ring_consume(ht_ring_consumer_t *c, ht_ring_rec_cb cb, void *ctx)
             continue;
         }
         p.committed = len;
-        const uint8_t *base = r->data + (size_t)p.idx * h->buf_size;
+        const uint8_t *base = r->data + (size_t)p.idx * r->buf_size;
         if (cur->consumed == 0) {
             // Fresh buffer: its BATCH names the thread and the time base.
             ht_tf_rec_t rec;
@@ -536,7 +544,7 @@ ht_ring_consume(ht_ring_consumer_t *c, ht_ring_rec_cb cb, void *ctx)
     for (uint32_t k = 0; k < keep; k++) {
         ring_pend_t *p = &sc->pend[k];
         ht_ring_cursor_t *cur = &c->cur[p->idx];
-        const uint8_t *base = r->data + (size_t)p->idx * h->buf_size;
+        const uint8_t *base = r->data + (size_t)p->idx * r->buf_size;
         ht_tf_dec_init(&sc->dec, base + cur->consumed, p->committed - cur->consumed);
         sc->dec.last_ts = cur->last_ts;
         int stop = 0;
@@ -578,15 +586,15 @@ ht_ring_consume(ht_ring_consumer_t *c, ht_ring_rec_cb cb, void *ctx)
 const uint64_t *
 ht_ring_stack_get(const ht_ring_t *r, uint64_t id, uint32_t *n)
 {
-    if (id == 0 || id > r->hdr->stack_cap)
+    if (id == 0 || id > r->stack_cap)
         return NULL;
     const ht_ring_stack_t *s = &r->stacks[id - 1];
     if (atomic_load_explicit(&s->state, memory_order_acquire) != HT_RING_STACK_READY)
         return NULL;
     uint32_t nf = s->nframes;
     uint64_t off = s->frames_off;
-    if (nf == 0 || nf > HT_TF_MAX_FRAMES || off > r->hdr->frames_cap ||
-        nf > r->hdr->frames_cap - off)
+    if (nf == 0 || nf > HT_TF_MAX_FRAMES || off > r->frames_cap ||
+        nf > r->frames_cap - off)
         return NULL;
     *n = nf;
     return &r->frames[off];

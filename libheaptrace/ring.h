@@ -104,7 +104,10 @@ typedef struct ht_ring_stack_s {
     uint64_t frames_off; /* index into frames[] */
 } ht_ring_stack_t;
 
-/* A mapped ring, as either side sees it. */
+/* A mapped ring, as either side sees it. The geometry is copied out of
+ * the header when the ring is formatted or bound, and only these copies
+ * are used afterwards: the header lives in memory the traced program can
+ * scribble on, and the collector must not follow it out of bounds. */
 typedef struct ht_ring_s {
     ht_ring_hdr_t *hdr;
     ht_ring_buf_t *bufs;
@@ -112,6 +115,8 @@ typedef struct ht_ring_s {
     ht_ring_stack_t *stacks;
     uint64_t *frames;
     size_t map_size;
+    uint32_t nbufs, buf_size, stack_cap;
+    uint64_t frames_cap;
 } ht_ring_t;
 
 typedef struct ht_ring_params_s {

@@ -355,7 +355,7 @@ START_TEST(test_rec_threads_and_snapshot)
         if (g->r[i].kind == HT_TF_TOTALS && g->r[i].allocs == 1 && g->r[i].tid != (uint64_t)getpid())
             tot1++;
     ck_assert_int_eq(tot1, 4);
-    for (uint32_t i = 0; i < ring.hdr->nbufs; i++)
+    for (uint32_t i = 0; i < ring.nbufs; i++)
         ck_assert_uint_ne(atomic_load(&ring.bufs[i].state), HT_RING_BUF_OWNED);
     got_free(g);
     // Not recording: the API says so.

@@ -304,6 +304,18 @@ START_TEST(test_ring_bind_rejects_garbage)
     ck_assert_ptr_null(ht_ring_stack_get(r, 0, &n));
     ck_assert_ptr_null(ht_ring_stack_get(r, 65, &n));
     ck_assert_ptr_null(ht_ring_stack_get(r, 5, &n)); // EMPTY
+    // A program that scribbles over the header after the consumer bound
+    // the ring cannot make it read out of bounds: the geometry was copied.
+    ck_assert_int_eq(ht_ring_consumer_init(&c, r), 0);
+    r->hdr->nbufs = 1u << 30;
+    r->hdr->buf_size = 1u << 30;
+    r->hdr->stack_cap = 1u << 30;
+    ck_assert_int_ge(ht_ring_consume(&c, count_cb, &cnt), 0);
+    ck_assert_ptr_null(ht_ring_stack_get(r, 1u << 29, &n));
+    ht_ring_consumer_fini(&c);
+    r->hdr->nbufs = 4;
+    r->hdr->buf_size = 4096;
+    r->hdr->stack_cap = 64;
     ring_free(r);
 }
 END_TEST

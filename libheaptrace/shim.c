@@ -17,6 +17,7 @@
 
 #include "include/heaptrace.h"
 #include "libheaptrace/boot.h"
+#include "libheaptrace/gotpatch.h"
 #include "libheaptrace/rec.h"
 #include "libheaptrace/session.h"
 #include "libheaptrace/util.h"
@@ -261,21 +262,50 @@ pvalloc(size_t n)
 }
 
 /*
- * dlopen: a library opened with RTLD_DEEPBIND binds its malloc to libc's
- * directly, past this shim, and its allocations would be invisible (their
- * frees too). So the flag is dropped -- the plugin then shares the
- * program's symbols, as heaptrack does it. Everything else passes as is,
- * by a tail call: glibc takes the "calling object" (whose RUNPATH and
- * $ORIGIN apply) from dlopen's return address, which a jump keeps being
- * our caller's.
+ * dlopen passes through as is, by a tail call: glibc takes the "calling
+ * object" (whose RUNPATH and $ORIGIN apply) from dlopen's return address,
+ * which a jump keeps being our caller's.
+ *
+ * The exception is RTLD_DEEPBIND: such a library binds its malloc to
+ * libc's, past this shim, so after the load we point the malloc-family GOT
+ * slots of what it brought in back at us (gotpatch.h). That needs code
+ * after the real call, so this one call is made from here: the loader then
+ * sees the shim as the caller, which only matters for a bare file name
+ * that the caller's own RUNPATH would have found -- rare beside plugins
+ * that use DEEPBIND, and better than changing how every plugin binds.
  */
+static HT_NOINLINE void *
+shim_dlopen_deepbind(const char *file, int flags)
+{
+    static const ht_got_sym_t family[] = {
+        {"malloc", (void *)malloc},
+        {"free", (void *)free},
+        {"calloc", (void *)calloc},
+        {"realloc", (void *)realloc},
+        {"reallocarray", (void *)reallocarray},
+        {"posix_memalign", (void *)posix_memalign},
+        {"aligned_alloc", (void *)aligned_alloc},
+        {"memalign", (void *)memalign},
+        {"valloc", (void *)valloc},
+        {"pvalloc", (void *)pvalloc},
+    };
+    void *h = ht_real.dlopen(file, flags);
+    int saved = errno;
+    if (h)
+        ht_got_patch(family, sizeof family / sizeof family[0]);
+    errno = saved;
+    return h;
+}
+
 SHIM_FN void *
 dlopen(const char *file, int flags)
 {
     if (HT_UNLIKELY(!ht_real.dlopen))
         ht_boot_resolve();
     ht_rec_note_dlopen();
-    return ht_real.dlopen(file, flags & ~RTLD_DEEPBIND);
+    if (HT_UNLIKELY(flags & RTLD_DEEPBIND))
+        return shim_dlopen_deepbind(file, flags);
+    return ht_real.dlopen(file, flags);
 }
 
 /* ---- the public API (include/heaptrace.h) ---- */

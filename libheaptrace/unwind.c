@@ -100,25 +100,24 @@ ht_unwind_cache_fill_for_test(void)
  *   bits 0-1   kind
  *   bit  2     CFA is RBP-based (else RSP-based)
  *   bit  3     RBP saved at CFA + rbp_off (else unchanged)
- *   bits 4-15  ra_off / 8 (int12)
- *   bits 16-31 rbp_off / 8 (int16)
+ *   bits 16-31 rbp_off in bytes (int16)
  *   bits 32-63 cfa_off in bytes (int32)
- * The save slots are always whole words within a few of the CFA.
+ * The return address is always at CFA - 8 (what every x86-64 compiler
+ * emits; any other place is a FALLBACK rule), so it needs no field.
  */
+#define UNWIND_SLOTS (1u << HT_UNWIND_CACHE_LG)
+#define UNWIND_MASK (UNWIND_SLOTS - 1u)
 #define UNWIND_KIND_STEP 1u     /* a normal frame: apply the rule */
 #define UNWIND_KIND_END 2u      /* return address undefined: outermost frame */
 #define UNWIND_KIND_FALLBACK 3u /* something we do not interpret */
 #define UNWIND_F_CFA_RBP 4u
 #define UNWIND_F_RBP_SAVED 8u
-#define UNWIND_RA_MAX 2047  /* words */
-#define UNWIND_RBP_MAX 32767 /* words */
 
-#define UNWIND_RULE(flags, cfa, ra, rbp)                                                         \
-    ((uint64_t)(flags) | (((uint64_t)(int64_t)((ra) / 8) & 0xfffu) << 4) |                       \
-     (((uint64_t)(int64_t)((rbp) / 8) & 0xffffu) << 16) | ((uint64_t)(uint32_t)(int32_t)(cfa) << 32))
+#define UNWIND_RULE(flags, cfa, rbp)                                                             \
+    ((uint64_t)(flags) | ((uint64_t)(uint16_t)(int16_t)(rbp) << 16) |                            \
+     ((uint64_t)(uint32_t)(int32_t)(cfa) << 32))
 #define UNWIND_RULE_KIND(r) ((unsigned)(r)&3u)
-#define UNWIND_RULE_RA(r) (((int64_t)((r) << 48) >> 52) * 8)
-#define UNWIND_RULE_RBP(r) (((int64_t)((r) << 32) >> 48) * 8)
+#define UNWIND_RULE_RBP(r) ((int64_t)(int16_t)(uint16_t)((r) >> 16))
 #define UNWIND_RULE_CFA(r) ((int64_t)(int32_t)(uint32_t)((r) >> 32))
 
 /* ---------------------------------------------------------------- cache */
@@ -131,26 +130,31 @@ ht_unwind_cache_fill_for_test(void)
  * and after reading the value (a seqlock with the key as sequence), so a
  * slot reclaimed under its feet reads as a miss, never as a wrong rule.
  */
-#define UNWIND_SLOTS (1u << HT_UNWIND_CACHE_LG)
-#define UNWIND_MASK (UNWIND_SLOTS - 1u)
 #define UNWIND_PROBES 8u
 #define UNWIND_BUSY UINT64_MAX
 #define UNWIND_IP_BITS 48
 #define UNWIND_GEN_MASK 0xffffu
 
-typedef struct unwind_slot_s {
-    _Atomic uint64_t key;
-    _Atomic uint64_t val;
-} unwind_slot_t;
+/* Keys and values in two arrays (the table is keys[SLOTS] then
+ * vals[SLOTS]): a slot index scales by 8 in an addressing mode, one
+ * instruction less on the walk's dependency chain than a 16-byte slot. */
+typedef _Atomic uint64_t unwind_slot_t;
+#define UNWIND_KEY(tab, i) (&(tab)[(i)])
+#define UNWIND_VAL(tab, i) (&(tab)[UNWIND_SLOTS + (i)])
+#define UNWIND_TABLE_BYTES (2 * sizeof(uint64_t) * UNWIND_SLOTS)
 
 static unwind_slot_t *_Atomic unwind_table;
 static _Atomic uint64_t unwind_gen;  // low 16 bits go into keys
 static _Atomic uint64_t unwind_used; // slots claimed (approximate)
 
+/* The home slot of a key: the IP's low bits, unmixed. Return addresses of
+ * one object are distinct there, collisions between objects are rare and
+ * probed past, and a hash function would lengthen the walk's dependency
+ * chain (IP load -> slot -> rule -> next IP load) by a multiply. */
 static inline uint32_t
 unwind_hash(uintptr_t ip)
 {
-    return (uint32_t)(((uint64_t)ip * 0x9E3779B97F4A7C15ull) >> (64 - HT_UNWIND_CACHE_LG));
+    return (uint32_t)ip & UNWIND_MASK;
 }
 
 static inline uint64_t
@@ -172,12 +176,12 @@ unwind_cache_get(unwind_slot_t *tab, uint64_t key)
 {
     uint32_t h = unwind_hash((uintptr_t)key);
     for (uint32_t i = 0; i < UNWIND_PROBES; i++) {
-        unwind_slot_t *s = &tab[(h + i) & UNWIND_MASK];
-        uint64_t k = atomic_load_explicit(&s->key, memory_order_acquire);
+        uint32_t j = (h + i) & UNWIND_MASK;
+        uint64_t k = atomic_load_explicit(UNWIND_KEY(tab, j), memory_order_acquire);
         if (k == key) {
-            uint64_t v = atomic_load_explicit(&s->val, memory_order_relaxed);
+            uint64_t v = atomic_load_explicit(UNWIND_VAL(tab, j), memory_order_relaxed);
             atomic_thread_fence(memory_order_acquire);
-            if (atomic_load_explicit(&s->key, memory_order_relaxed) == key)
+            if (atomic_load_explicit(UNWIND_KEY(tab, j), memory_order_relaxed) == key)
                 return v;
             return 0;
         }
@@ -193,20 +197,20 @@ unwind_cache_put(unwind_slot_t *tab, uint64_t key, uint64_t gen, uint64_t val)
 {
     uint32_t h = unwind_hash((uintptr_t)key);
     for (uint32_t i = 0; i < UNWIND_PROBES; i++) {
-        unwind_slot_t *s = &tab[(h + i) & UNWIND_MASK];
-        uint64_t k = atomic_load_explicit(&s->key, memory_order_relaxed);
+        uint32_t j = (h + i) & UNWIND_MASK;
+        uint64_t k = atomic_load_explicit(UNWIND_KEY(tab, j), memory_order_relaxed);
         if (k == key)
             return 0;
         if (k != 0 && !unwind_key_stale(k, gen))
             continue;
-        if (!atomic_compare_exchange_strong_explicit(&s->key, &k, UNWIND_BUSY,
+        if (!atomic_compare_exchange_strong_explicit(UNWIND_KEY(tab, j), &k, UNWIND_BUSY,
                                                      memory_order_acquire,
                                                      memory_order_relaxed))
             continue; // taken by another thread just now: try the next slot
         // The value must not become visible before BUSY (seqlock writer).
         atomic_thread_fence(memory_order_release);
-        atomic_store_explicit(&s->val, val, memory_order_relaxed);
-        atomic_store_explicit(&s->key, key, memory_order_release);
+        atomic_store_explicit(UNWIND_VAL(tab, j), val, memory_order_relaxed);
+        atomic_store_explicit(UNWIND_KEY(tab, j), key, memory_order_release);
         if (k == 0)
             atomic_fetch_add_explicit(&unwind_used, 1, memory_order_relaxed);
         return 0;
@@ -234,9 +238,9 @@ ht_unwind_flush(void)
     if (!tab)
         return;
     for (uint32_t i = 0; i < UNWIND_SLOTS; i++) {
-        uint64_t k = atomic_load_explicit(&tab[i].key, memory_order_relaxed);
+        uint64_t k = atomic_load_explicit(UNWIND_KEY(tab, i), memory_order_relaxed);
         if (unwind_key_stale(k, gen) &&
-            atomic_compare_exchange_strong_explicit(&tab[i].key, &k, 0, memory_order_relaxed,
+            atomic_compare_exchange_strong_explicit(UNWIND_KEY(tab, i), &k, 0, memory_order_relaxed,
                                                     memory_order_relaxed))
             atomic_fetch_sub_explicit(&unwind_used, 1, memory_order_relaxed);
     }
@@ -253,11 +257,11 @@ ht_unwind_cache_fill_for_test(void)
     for (uint32_t i = 0; i < UNWIND_SLOTS; i++) {
         uint64_t k = 0;
         // Fake IP i + 1: no code lives in the first 64 KiB (mmap_min_addr).
-        if (atomic_compare_exchange_strong_explicit(&tab[i].key, &k, UNWIND_BUSY,
+        if (atomic_compare_exchange_strong_explicit(UNWIND_KEY(tab, i), &k, UNWIND_BUSY,
                                                     memory_order_acquire,
                                                     memory_order_relaxed)) {
-            atomic_store_explicit(&tab[i].val, UNWIND_KIND_FALLBACK, memory_order_relaxed);
-            atomic_store_explicit(&tab[i].key, unwind_key((uintptr_t)i + 1, gen),
+            atomic_store_explicit(UNWIND_VAL(tab, i), UNWIND_KIND_FALLBACK, memory_order_relaxed);
+            atomic_store_explicit(UNWIND_KEY(tab, i), unwind_key((uintptr_t)i + 1, gen),
                                   memory_order_release);
             atomic_fetch_add_explicit(&unwind_used, 1, memory_order_relaxed);
             n++;
@@ -720,7 +724,7 @@ unwind_fde_find(const uint8_t *hdr, uintptr_t pc)
 static HT_NOINLINE uint64_t
 unwind_rule_compute(uintptr_t ip)
 {
-    const uint64_t fallback = UNWIND_RULE(UNWIND_KIND_FALLBACK, 0, 0, 0);
+    const uint64_t fallback = UNWIND_RULE(UNWIND_KIND_FALLBACK, 0, 0);
     uintptr_t pc = ip - 1; // inside the call instruction: the caller's row
     struct dl_find_object dlfo;
     if (_dl_find_object((void *)pc, &dlfo) != 0 || !dlfo.dlfo_eh_frame)
@@ -757,15 +761,14 @@ unwind_rule_compute(uintptr_t ip)
         return fallback;
 
     if (row.ra_how == UNWIND_R_UNDEF)
-        return UNWIND_RULE(UNWIND_KIND_END, 0, 0, 0);
+        return UNWIND_RULE(UNWIND_KIND_END, 0, 0);
     if (row.cfa_reg < 0 || row.rsp_how != UNWIND_R_SAME || row.ra_how != UNWIND_R_OFFSET ||
         (row.rbp_how != UNWIND_R_SAME && row.rbp_how != UNWIND_R_OFFSET))
         return fallback;
     if (row.rbp_how != UNWIND_R_OFFSET)
         row.rbp_off = 0;
     if (row.cfa_off < INT32_MIN || row.cfa_off > INT32_MAX ||
-        row.ra_off < -8 * UNWIND_RA_MAX || row.ra_off > 8 * UNWIND_RA_MAX ||
-        row.rbp_off < -8 * UNWIND_RBP_MAX || row.rbp_off > 8 * UNWIND_RBP_MAX ||
+        row.ra_off != -8 || row.rbp_off < INT16_MIN || row.rbp_off > INT16_MAX ||
         ((row.cfa_off | row.ra_off | row.rbp_off) & 7))
         return fallback;
     unsigned flags = UNWIND_KIND_STEP;
@@ -773,7 +776,7 @@ unwind_rule_compute(uintptr_t ip)
         flags |= UNWIND_F_CFA_RBP;
     if (row.rbp_how == UNWIND_R_OFFSET)
         flags |= UNWIND_F_RBP_SAVED;
-    return UNWIND_RULE(flags, row.cfa_off, row.ra_off, row.rbp_off);
+    return UNWIND_RULE(flags, row.cfa_off, row.rbp_off);
 }
 
 /* ---------------------------------------------------------------- walk */
@@ -797,7 +800,7 @@ unwind_init(void)
     unwind_slot_t *tab = atomic_load_explicit(&unwind_table, memory_order_acquire);
     if (tab)
         return tab;
-    void *m = mmap(NULL, sizeof(unwind_slot_t) * UNWIND_SLOTS, PROT_READ | PROT_WRITE,
+    void *m = mmap(NULL, UNWIND_TABLE_BYTES, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) {
         // No cache, no point: the old path.
@@ -807,7 +810,7 @@ unwind_init(void)
     unwind_slot_t *expect = NULL;
     if (!atomic_compare_exchange_strong_explicit(&unwind_table, &expect, (unwind_slot_t *)m,
                                                  memory_order_acq_rel, memory_order_acquire)) {
-        munmap(m, sizeof(unwind_slot_t) * UNWIND_SLOTS); // another thread won
+        munmap(m, UNWIND_TABLE_BYTES); // another thread won
         return expect;
     }
     return (unwind_slot_t *)m;
@@ -839,65 +842,96 @@ unwind_ctor(void)
 int ht_unwind_walk_impl(void **frames, int max, uintptr_t sp, uintptr_t rbp)
     __attribute__((visibility("hidden")));
 
+/* A rule not in the home slot: probe further, or compute and insert it.
+ * Returns 0 for IP 0 (the end of a chain that no CFI marked). */
+static HT_NOINLINE uint64_t
+unwind_rule_slow(unwind_slot_t *tab, uintptr_t ip, uint64_t gen, unsigned *misses)
+{
+    if (ip == 0)
+        return 0;
+    uint64_t key = unwind_key(ip, gen);
+    uint64_t rule = 0;
+    if (HT_LIKELY((ip >> UNWIND_IP_BITS) == 0))
+        rule = unwind_cache_get(tab, key);
+    if (rule)
+        return rule;
+    (*misses)++;
+    rule = unwind_rule_compute(ip);
+    if ((ip >> UNWIND_IP_BITS) != 0 || unwind_cache_put(tab, key, gen, rule) < 0)
+        unwind_stats.uncached++;
+    return rule;
+}
+
 int
 ht_unwind_walk_impl(void **frames, int max, uintptr_t sp, uintptr_t rbp)
 {
-    ht_unwind_stats_t *st = &unwind_stats;
-    st->traces++;
     unwind_slot_t *tab = atomic_load_explicit(&unwind_table, memory_order_acquire);
     if (HT_UNLIKELY(!tab || atomic_load_explicit(&unwind_mode, memory_order_relaxed) !=
                                HT_UNWIND_MODE_CFI)) {
         tab = unwind_init();
-        if (!tab)
-            goto fallback;
+        if (!tab) {
+            unwind_stats.traces++;
+            unwind_stats.fallbacks++;
+            return -1;
+        }
     }
-    uint64_t gen = atomic_load_explicit(&unwind_gen, memory_order_acquire);
+    const uint64_t gen = atomic_load_explicit(&unwind_gen, memory_order_acquire);
+    const uint64_t genbits = (gen & UNWIND_GEN_MASK) << UNWIND_IP_BITS;
     const uintptr_t limit = sp + HT_UNWIND_STACK_WINDOW;
     uintptr_t ip = *(const uintptr_t *)sp;
     sp += 8;
-    int n = 0;
+    unsigned misses = 0;
+    int n = 0, rc;
+    // The hot loop: per frame one probe of the home slot (key, value, key
+    // again: see the seqlock above), the rule applied, one or two loads
+    // from the stack. Everything else is out of line.
     while (n < max) {
-        frames[n++] = (void *)ip;
-        uint64_t key = unwind_key(ip, gen);
+        uint32_t j = unwind_hash(ip);
+        uint64_t key = (uint64_t)ip | genbits;
         uint64_t rule = 0;
-        if (HT_LIKELY((ip >> UNWIND_IP_BITS) == 0))
-            rule = unwind_cache_get(tab, key);
-        if (HT_LIKELY(rule != 0)) {
-            st->hits++;
-        } else {
-            st->misses++;
-            rule = unwind_rule_compute(ip);
-            if ((ip >> UNWIND_IP_BITS) != 0 || unwind_cache_put(tab, key, gen, rule) < 0)
-                st->uncached++;
+        if (HT_LIKELY(atomic_load_explicit(UNWIND_KEY(tab, j), memory_order_acquire) == key)) {
+            rule = atomic_load_explicit(UNWIND_VAL(tab, j), memory_order_relaxed);
+            atomic_thread_fence(memory_order_acquire);
+            if (HT_UNLIKELY(atomic_load_explicit(UNWIND_KEY(tab, j), memory_order_relaxed) != key))
+                rule = 0;
         }
-        unsigned kind = UNWIND_RULE_KIND(rule);
-        if (kind == UNWIND_KIND_END)
-            return n;
-        if (HT_UNLIKELY(kind != UNWIND_KIND_STEP))
+        if (HT_UNLIKELY(rule == 0)) {
+            rule = unwind_rule_slow(tab, ip, gen, &misses);
+            if (rule == 0)
+                break; // IP 0: done, like libunwind (not recorded)
+        }
+        frames[n++] = (void *)ip;
+        if (HT_UNLIKELY(UNWIND_RULE_KIND(rule) != UNWIND_KIND_STEP)) {
+            if (UNWIND_RULE_KIND(rule) == UNWIND_KIND_END)
+                break;
             goto fallback;
+        }
         uintptr_t cfa = ((rule & UNWIND_F_CFA_RBP) ? rbp : sp) + (uintptr_t)UNWIND_RULE_CFA(rule);
-        // Every read below is in [sp, cfa) or just above with the checks:
-        // the CFA climbs, stays aligned and in the window.
-        if (HT_UNLIKELY(cfa <= sp || cfa > limit || (cfa & 7)))
-            goto fallback;
-        uintptr_t ra_at = cfa + (uintptr_t)UNWIND_RULE_RA(rule);
-        if (HT_UNLIKELY(ra_at < sp || ra_at + 8 > limit))
+        // The CFA climbs, stays word-aligned and inside the window; the
+        // return address is at CFA - 8, so in [sp, limit) too.
+        if (HT_UNLIKELY(cfa <= sp) | HT_UNLIKELY(cfa > limit) | HT_UNLIKELY((cfa & 7) != 0))
             goto fallback;
         if (rule & UNWIND_F_RBP_SAVED) {
-            uintptr_t rbp_at = cfa + (uintptr_t)UNWIND_RULE_RBP(rule);
-            if (HT_UNLIKELY(rbp_at < sp || rbp_at + 8 > limit))
+            uintptr_t at = cfa + (uintptr_t)UNWIND_RULE_RBP(rule);
+            if (HT_UNLIKELY(at < sp || at > cfa - 8))
                 goto fallback;
-            rbp = *(const uintptr_t *)rbp_at;
+            rbp = *(const uintptr_t *)at;
         }
-        ip = *(const uintptr_t *)ra_at;
+        ip = *(const uintptr_t *)(cfa - 8);
         sp = cfa;
-        if (HT_UNLIKELY(ip == 0))
-            return n; // the end of a chain without CFI saying so
     }
-    return n;
+    rc = n;
+    goto out;
 fallback:
-    st->fallbacks++;
-    return -1;
+    unwind_stats.fallbacks++;
+    rc = -1;
+out:
+    // Counted here, once a trace: a per-frame increment of TLS memory is a
+    // store-to-load chain of its own.
+    unwind_stats.traces++;
+    unwind_stats.hits += (unsigned)n - misses;
+    unwind_stats.misses += misses;
+    return rc;
 }
 
 /*

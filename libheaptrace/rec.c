@@ -24,6 +24,7 @@
 #include "libheaptrace/log.h"
 #include "libheaptrace/modules.h"
 #include "libheaptrace/sample.h"
+#include "libheaptrace/unwind.h"
 
 /* One cache line for the fast path's fields, whatever the TLS layout. */
 HT_TLS ht_rec_tls_t ht_rec_tls __attribute__((aligned(64)));
@@ -236,7 +237,9 @@ static uint32_t
 rec_unwind(void **buf, uint32_t cap, void *caller, const uint64_t **out)
 {
     uint32_t want = rec_depth + REC_SKIP_MAX;
-    int n = unw_backtrace(buf, (int)(want < cap ? want : cap));
+    // Same frames as unw_backtrace, from a lock-free per-IP rule cache
+    // (unwind.h); HEAPTRACE_UNWIND=libunwind for the old path.
+    int n = ht_unwind_backtrace(buf, (int)(want < cap ? want : cap));
     if (n <= 0)
         return 0;
     // Cut the shim's frames: everything below the interposed function's

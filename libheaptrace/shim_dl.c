@@ -14,6 +14,7 @@
 #include <errno.h>
 
 #include "libheaptrace/rec.h"
+#include "libheaptrace/unwind.h"
 #include "libheaptrace/util.h"
 
 HT_EXPORT int
@@ -34,6 +35,9 @@ dlclose(void *handle)
     ht_rec_modules_sync(); // MODULE for what came since the last look
     int rc = fn(handle);
     int saved = errno;
+    // Cached unwind rules of what was unmapped must not apply to whatever
+    // is mapped there next.
+    ht_unwind_flush();
     ht_rec_modules_sync(); // UNMODULE for what this unmapped
     errno = saved;
     return rc;

@@ -67,6 +67,11 @@ ht_rd_open(ht_rd_t **out, const char *path, bool quiet, char *err, size_t errlen
         free(rd);
         return rc;
     }
+    // A header with no segment is a recording that ended (or was killed)
+    // before its first segment reached the disk: analyzable, but empty,
+    // which the user must not mistake for "no allocations".
+    if (!quiet && ht_tfr_nsegs(rd->tfr) == 0 && ht_tfr_skipped_segs(rd->tfr) == 0)
+        fprintf(stderr, "heaptrace: warning: %s holds no data yet (no complete segment)\n", path);
     *out = rd;
     return 0;
 }

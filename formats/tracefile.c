@@ -534,7 +534,8 @@ tfr_scan(ht_tfr_t *r)
             return rc;
         off = tf_align8(data + s.comp_len);
     }
-    qsort(r->segs, r->nsegs, sizeof *r->segs, tfr_seg_cmp);
+    if (r->nsegs > 1) // qsort of an empty (NULL) array is undefined
+        qsort(r->segs, r->nsegs, sizeof *r->segs, tfr_seg_cmp);
     // One writer never reuses a sequence number; a duplicate is a stale
     // copy (or forged), keep the first found.
     size_t k = 0;

@@ -3,15 +3,13 @@
  * stdout for flamegraph.pl, speedscope or difffolded-style graphs.
  */
 #include "heaptrace-cli/cmd.h"
+#include "heaptrace-cli/common.h"
 
 #include "analyzer/analyze.h"
 #include "formats/collapsed.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
-#include <string.h>
-#include <unistd.h>
 
 static void
 collapse_usage(FILE *f)
@@ -46,21 +44,6 @@ collapse_usage(FILE *f)
             "  heaptrace collapse --base t.htr@0 t.htr@5 | flamegraph.pl > growth.svg\n");
 }
 
-static int
-collapse_load(const char *spec, ht_profile_t **p)
-{
-    ht_an_opts_t ao;
-    ht_an_opts_default(&ao);
-    ao.progress = isatty(STDERR_FILENO);
-    char err[512] = "";
-    int rc = ht_an_profile_load(spec, &ao, p, err, sizeof err);
-    if (rc < 0) {
-        ht_cli_error("%s", err[0] ? err : strerror(-rc));
-        return -1;
-    }
-    return 0;
-}
-
 int
 cmd_collapse(int argc, char **argv)
 {
@@ -74,21 +57,15 @@ cmd_collapse(int argc, char **argv)
     ht_metric_t metric = HT_M_INUSE_SPACE;
     ht_collapsed_opts_t co = {0};
     const char *base_spec = NULL;
-    int c;
+    int c, rc;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":m:lb:h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'm': {
-            int m = ht_prof_metric_parse(optarg);
-            if (m < 0) {
-                ht_cli_error("collapse: unknown metric '%s'", optarg);
-                collapse_usage(stderr);
-                return 2;
-            }
-            metric = (ht_metric_t)m;
+        case 'm':
+            if ((rc = ht_cli_opt_metric("collapse", optarg, &metric, collapse_usage)))
+                return rc;
             break;
-        }
         case 'l':
             co.lines = 1;
             break;
@@ -98,40 +75,26 @@ cmd_collapse(int argc, char **argv)
         case 'h':
             collapse_usage(stdout);
             return 0;
-        case ':':
-            ht_cli_error("collapse: option '%s' needs a value", argv[optind - 1]);
-            collapse_usage(stderr);
-            return 2;
         default:
-            ht_cli_error("collapse: unknown option '%s'", argv[optind - 1]);
-            collapse_usage(stderr);
-            return 2;
+            return ht_cli_bad_option("collapse", c, argv, longopts, collapse_usage);
         }
     }
-    if (argc - optind != 1) {
-        ht_cli_error("collapse: %s", argc == optind ? "no SPEC given" : "one SPEC only");
-        collapse_usage(stderr);
-        return 2;
-    }
+    if ((rc = ht_cli_one_operand("collapse", "SPEC", argc, collapse_usage)))
+        return rc;
     const char *spec = argv[optind];
 
     ht_profile_t *p = NULL, *base = NULL;
-    int status = 1;
-    if (base_spec && collapse_load(base_spec, &base) < 0)
+    if (base_spec && (rc = ht_cli_load("collapse", base_spec, &base)))
         goto out;
-    if (collapse_load(spec, &p) < 0)
+    if ((rc = ht_cli_load("collapse", spec, &p)))
         goto out;
-    int rc = base ? ht_collapsed_write_pair(stdout, base, p, metric, &co)
-                  : ht_collapsed_write(stdout, p, metric, &co);
-    if (rc < 0) {
-        ht_cli_error("collapse: writing to stdout: %s", strerror(-rc));
-        goto out;
-    }
-    status = 0;
+    rc = base ? ht_collapsed_write_pair(stdout, base, p, metric, &co)
+              : ht_collapsed_write(stdout, p, metric, &co);
+    rc = ht_cli_finish_stdout("collapse", rc);
 out:
     if (p)
         ht_prof_destroy(p);
     if (base)
         ht_prof_destroy(base);
-    return status;
+    return rc;
 }

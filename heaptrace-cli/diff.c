@@ -3,18 +3,14 @@
  * snapshots (or traces), by stack.
  */
 #include "heaptrace-cli/cmd.h"
+#include "heaptrace-cli/common.h"
 
 #include "analyzer/analyze.h"
 #include "analyzer/diff.h"
 #include "formats/collapsed.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
-#include <string.h>
-#include <unistd.h>
-
-int ht_cli_parse_top(const char *s, int *out); // heaptrace-cli/report.c
 
 static void
 diff_usage(FILE *f)
@@ -50,22 +46,6 @@ diff_usage(FILE *f)
             "  heaptrace diff --collapsed t.htr@0 t.htr@20 | flamegraph.pl > growth.svg\n");
 }
 
-static ht_profile_t *
-diff_load(const char *spec)
-{
-    ht_an_opts_t ao;
-    ht_an_opts_default(&ao);
-    ao.progress = isatty(STDERR_FILENO);
-    ht_profile_t *p = NULL;
-    char err[512] = "";
-    int rc = ht_an_profile_load(spec, &ao, &p, err, sizeof err);
-    if (rc < 0) {
-        ht_cli_error("%s", err[0] ? err : strerror(-rc));
-        return NULL;
-    }
-    return p;
-}
-
 int
 cmd_diff(int argc, char **argv)
 {
@@ -78,28 +58,19 @@ cmd_diff(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     ht_diff_opts_t dopt = {.top = 10, .json = 0, .metric = HT_M_INUSE_SPACE};
-    int collapsed = 0, c;
+    int collapsed = 0, c, rc;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":n:m:jch", longopts, NULL)) != -1) {
         switch (c) {
         case 'n':
-            if (ht_cli_parse_top(optarg, &dopt.top) < 0) {
-                ht_cli_error("diff: --top wants a number >= 0, not '%s'", optarg);
-                diff_usage(stderr);
-                return 2;
-            }
+            if ((rc = ht_cli_opt_top("diff", optarg, &dopt.top, diff_usage)))
+                return rc;
             break;
-        case 'm': {
-            int m = ht_prof_metric_parse(optarg);
-            if (m < 0) {
-                ht_cli_error("diff: unknown metric '%s'", optarg);
-                diff_usage(stderr);
-                return 2;
-            }
-            dopt.metric = (ht_metric_t)m;
+        case 'm':
+            if ((rc = ht_cli_opt_metric("diff", optarg, &dopt.metric, diff_usage)))
+                return rc;
             break;
-        }
         case 'j':
             dopt.json = 1;
             break;
@@ -109,36 +80,24 @@ cmd_diff(int argc, char **argv)
         case 'h':
             diff_usage(stdout);
             return 0;
-        case ':':
-            ht_cli_error("diff: option '%s' needs a value", argv[optind - 1]);
-            diff_usage(stderr);
-            return 2;
         default:
-            ht_cli_error("diff: unknown option '%s'", argv[optind - 1]);
-            diff_usage(stderr);
-            return 2;
+            return ht_cli_bad_option("diff", c, argv, longopts, diff_usage);
         }
     }
-    if (argc - optind != 2) {
-        ht_cli_error("diff: %s", argc - optind < 2 ? "needs BASE and NEW" : "too many arguments");
-        diff_usage(stderr);
-        return 2;
-    }
-    if (collapsed && dopt.json) {
-        ht_cli_error("diff: --json and --collapsed are two different outputs; pick one");
-        diff_usage(stderr);
-        return 2;
-    }
+    if (argc - optind != 2)
+        return ht_cli_usage_error("diff", diff_usage, "%s",
+                                  argc - optind < 2 ? "needs BASE and NEW" : "too many arguments");
+    if (collapsed && dopt.json)
+        return ht_cli_usage_error("diff", diff_usage,
+                                  "--json and --collapsed are two different outputs; pick one");
     const char *bspec = argv[optind], *nspec = argv[optind + 1];
-    ht_profile_t *base = diff_load(bspec);
-    if (!base)
-        return 1;
-    ht_profile_t *cur = diff_load(nspec);
-    if (!cur) {
+    ht_profile_t *base = NULL, *cur = NULL;
+    if ((rc = ht_cli_load("diff", bspec, &base)))
+        return rc;
+    if ((rc = ht_cli_load("diff", nspec, &cur))) {
         ht_prof_destroy(base);
-        return 1;
+        return rc;
     }
-    int rc;
     if (collapsed) {
         ht_collapsed_opts_t co = {0};
         rc = ht_collapsed_write_pair(stdout, base, cur, dopt.metric, &co);
@@ -147,11 +106,5 @@ cmd_diff(int argc, char **argv)
     }
     ht_prof_destroy(base);
     ht_prof_destroy(cur);
-    if (rc == 0 && fflush(stdout) != 0)
-        rc = -EIO;
-    if (rc < 0) {
-        ht_cli_error("diff: %s", rc == -EIO ? "cannot write the output" : strerror(-rc));
-        return 1;
-    }
-    return 0;
+    return ht_cli_finish_stdout("diff", rc);
 }

@@ -5,10 +5,12 @@
  * up here without touching this file.
  */
 #include "heaptrace-cli/cmd.h"
+#include "heaptrace-cli/common.h"
 
 #include "formats/trace.h"
 #include "formats/tracefile.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -301,10 +303,11 @@ cmd_dump(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int ch;
+    int ch, rc;
     dump_json = false;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
         switch (ch) {
         case 'j':
             dump_json = true;
@@ -313,18 +316,11 @@ cmd_dump(int argc, char **argv)
             dump_usage(stdout);
             return 0;
         default:
-            dump_usage(stderr);
-            return 2;
+            return ht_cli_bad_option("dump", ch, argv, longopts, dump_usage);
         }
     }
-    if (optind != argc - 1) {
-        if (optind >= argc)
-            ht_cli_error("dump: which trace? (heaptrace dump [--json] TRACE)");
-        else
-            ht_cli_error("dump: one trace at a time");
-        dump_usage(stderr);
-        return 2;
-    }
+    if ((rc = ht_cli_one_operand("dump", "TRACE", argc, dump_usage)))
+        return rc;
     const char *path = argv[optind];
     char err[512];
     ht_tfr_t *r;
@@ -370,7 +366,7 @@ cmd_dump(int argc, char **argv)
         const ht_tfr_seg_t *s = ht_tfr_seg(r, i);
         const uint8_t *raw;
         size_t len;
-        int rc = ht_tfr_load(r, i, &raw, &len, err, sizeof err);
+        rc = ht_tfr_load(r, i, &raw, &len, err, sizeof err);
         dump_begin();
         if (dump_json) {
             dump_key("type");
@@ -426,9 +422,5 @@ cmd_dump(int argc, char **argv)
     }
     free(d);
     ht_tfr_close(r);
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        ht_cli_error("dump: cannot write the output");
-        return 1;
-    }
-    return 0;
+    return ht_cli_finish_stdout("dump", ferror(stdout) ? -EIO : 0);
 }

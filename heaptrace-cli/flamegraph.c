@@ -3,11 +3,11 @@
  * interactive SVG flame graph, plain or differential.
  */
 #include "heaptrace-cli/cmd.h"
+#include "heaptrace-cli/common.h"
 
 #include "analyzer/analyze.h"
 #include "formats/svg.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
@@ -51,44 +51,6 @@ flamegraph_usage(FILE *f)
             "  heaptrace flamegraph --base t.htr@0 -o growth.svg t.htr@5\n");
 }
 
-/* SPEC minus a trailing ".htr" of its trace part, keeping "@N", plus ext. */
-static char *
-flamegraph_default_output(const char *spec, const char *ext)
-{
-    size_t n = strlen(spec), at = n;
-    const char *a = strrchr(spec, '@');
-    if (a && a[1]) {
-        bool digits = true;
-        for (const char *q = a + 1; *q; q++)
-            digits &= isdigit((unsigned char)*q) != 0;
-        if (digits)
-            at = (size_t)(a - spec);
-    }
-    size_t stem = at >= 4 && !memcmp(spec + at - 4, ".htr", 4) ? at - 4 : at;
-    char *out = malloc(n + strlen(ext) + 1);
-    if (!out)
-        return NULL;
-    memcpy(out, spec, stem);
-    memcpy(out + stem, spec + at, n - at);
-    strcpy(out + stem + (n - at), ext);
-    return out;
-}
-
-static int
-flamegraph_load(const char *spec, ht_profile_t **p)
-{
-    ht_an_opts_t ao;
-    ht_an_opts_default(&ao);
-    ao.progress = isatty(STDERR_FILENO);
-    char err[512] = "";
-    int rc = ht_an_profile_load(spec, &ao, p, err, sizeof err);
-    if (rc < 0) {
-        ht_cli_error("%s", err[0] ? err : strerror(-rc));
-        return -1;
-    }
-    return 0;
-}
-
 int
 cmd_flamegraph(int argc, char **argv)
 {
@@ -101,21 +63,15 @@ cmd_flamegraph(int argc, char **argv)
     ht_svg_opts_t so;
     ht_svg_opts_default(&so);
     const char *output = NULL, *base_spec = NULL;
-    int c;
+    int c, rc;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":m:b:o:lt:w:h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'm': {
-            int m = ht_prof_metric_parse(optarg);
-            if (m < 0) {
-                ht_cli_error("flamegraph: unknown metric '%s'", optarg);
-                flamegraph_usage(stderr);
-                return 2;
-            }
-            so.metric = (ht_metric_t)m;
+        case 'm':
+            if ((rc = ht_cli_opt_metric("flamegraph", optarg, &so.metric, flamegraph_usage)))
+                return rc;
             break;
-        }
         case 'b':
             base_spec = optarg;
             break;
@@ -132,37 +88,26 @@ cmd_flamegraph(int argc, char **argv)
             char *end;
             errno = 0;
             long w = strtol(optarg, &end, 10);
-            if (errno || *end || end == optarg || w < 200 || w > 100000) {
-                ht_cli_error("flamegraph: --width wants pixels from 200 to 100000, not '%s'",
-                             optarg);
-                flamegraph_usage(stderr);
-                return 2;
-            }
+            if (errno || *end || end == optarg || w < 200 || w > 100000)
+                return ht_cli_usage_error("flamegraph", flamegraph_usage,
+                                          "--width wants pixels from 200 to 100000, not '%s'",
+                                          optarg);
             so.width = (int)w;
             break;
         }
         case 'h':
             flamegraph_usage(stdout);
             return 0;
-        case ':':
-            ht_cli_error("flamegraph: option '%s' needs a value", argv[optind - 1]);
-            flamegraph_usage(stderr);
-            return 2;
         default:
-            ht_cli_error("flamegraph: unknown option '%s'", argv[optind - 1]);
-            flamegraph_usage(stderr);
-            return 2;
+            return ht_cli_bad_option("flamegraph", c, argv, longopts, flamegraph_usage);
         }
     }
-    if (argc - optind != 1) {
-        ht_cli_error("flamegraph: %s", argc == optind ? "no SPEC given" : "one SPEC only");
-        flamegraph_usage(stderr);
-        return 2;
-    }
+    if ((rc = ht_cli_one_operand("flamegraph", "SPEC", argc, flamegraph_usage)))
+        return rc;
     const char *spec = argv[optind];
     char *dflt = NULL;
     if (!output) {
-        dflt = flamegraph_default_output(spec, ".svg");
+        dflt = ht_cli_default_output(spec, ".svg");
         if (!dflt) {
             ht_cli_error("flamegraph: out of memory");
             return 1;
@@ -170,13 +115,13 @@ cmd_flamegraph(int argc, char **argv)
         output = dflt;
     }
 
-    int status = 1, rc;
+    int status = 1;
     ht_profile_t *p = NULL, *base = NULL;
     FILE *f = NULL;
     bool to_stdout = !strcmp(output, "-");
-    if (base_spec && flamegraph_load(base_spec, &base) < 0)
+    if (base_spec && ht_cli_load("flamegraph", base_spec, &base))
         goto out;
-    if (flamegraph_load(spec, &p) < 0)
+    if (ht_cli_load("flamegraph", spec, &p))
         goto out;
     f = to_stdout ? stdout : fopen(output, "w");
     if (!f) {

@@ -3,17 +3,13 @@
  * stack, with every frame's function and file:line.
  */
 #include "heaptrace-cli/cmd.h"
+#include "heaptrace-cli/common.h"
 
 #include "analyzer/analyze.h"
 #include "analyzer/report.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
-#include <string.h>
-#include <unistd.h>
-
-int ht_cli_parse_top(const char *s, int *out); // heaptrace-cli/report.c
 
 static void
 leaks_usage(FILE *f)
@@ -49,17 +45,14 @@ cmd_leaks(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     ht_report_opts_t ro = {.top = 0, .json = 0};
-    int c;
+    int c, rc;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":n:jh", longopts, NULL)) != -1) {
         switch (c) {
         case 'n':
-            if (ht_cli_parse_top(optarg, &ro.top) < 0) {
-                ht_cli_error("leaks: --top wants a number >= 0, not '%s'", optarg);
-                leaks_usage(stderr);
-                return 2;
-            }
+            if ((rc = ht_cli_opt_top("leaks", optarg, &ro.top, leaks_usage)))
+                return rc;
             break;
         case 'j':
             ro.json = 1;
@@ -67,39 +60,17 @@ cmd_leaks(int argc, char **argv)
         case 'h':
             leaks_usage(stdout);
             return 0;
-        case ':':
-            ht_cli_error("leaks: option '%s' needs a value", argv[optind - 1]);
-            leaks_usage(stderr);
-            return 2;
         default:
-            ht_cli_error("leaks: unknown option '%s'", argv[optind - 1]);
-            leaks_usage(stderr);
-            return 2;
+            return ht_cli_bad_option("leaks", c, argv, longopts, leaks_usage);
         }
     }
-    if (argc - optind != 1) {
-        ht_cli_error("leaks: %s", argc == optind ? "no SPEC given" : "one SPEC only");
-        leaks_usage(stderr);
-        return 2;
-    }
+    if ((rc = ht_cli_one_operand("leaks", "SPEC", argc, leaks_usage)))
+        return rc;
     const char *spec = argv[optind];
-    ht_an_opts_t ao;
-    ht_an_opts_default(&ao);
-    ao.progress = isatty(STDERR_FILENO);
     ht_profile_t *p = NULL;
-    char err[512] = "";
-    int rc = ht_an_profile_load(spec, &ao, &p, err, sizeof err);
-    if (rc < 0) {
-        ht_cli_error("%s", err[0] ? err : strerror(-rc));
-        return 1;
-    }
+    if ((rc = ht_cli_load("leaks", spec, &p)))
+        return rc;
     rc = ht_report_leaks(stdout, p, spec, &ro);
     ht_prof_destroy(p);
-    if (rc == 0 && fflush(stdout) != 0)
-        rc = -EIO;
-    if (rc < 0) {
-        ht_cli_error("leaks: %s", rc == -EIO ? "cannot write the output" : strerror(-rc));
-        return 1;
-    }
-    return 0;
+    return ht_cli_finish_stdout("leaks", rc);
 }

@@ -3,18 +3,15 @@
  * profile for go tool pprof.
  */
 #include "heaptrace-cli/cmd.h"
+#include "heaptrace-cli/common.h"
 
 #include "analyzer/analyze.h"
 #include "formats/pprof.h"
 
-#include <ctype.h>
-#include <stdbool.h>
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static void
 pprof_usage(FILE *f)
@@ -44,29 +41,6 @@ pprof_usage(FILE *f)
             "      go tool pprof -top -diff_base t@0.pb.gz t@5.pb.gz\n");
 }
 
-/* SPEC minus a trailing ".htr" of its trace part, keeping "@N", plus ext. */
-static char *
-pprof_default_output(const char *spec, const char *ext)
-{
-    size_t n = strlen(spec), at = n;
-    const char *a = strrchr(spec, '@');
-    if (a && a[1]) {
-        bool digits = true;
-        for (const char *q = a + 1; *q; q++)
-            digits &= isdigit((unsigned char)*q) != 0;
-        if (digits)
-            at = (size_t)(a - spec);
-    }
-    size_t stem = at >= 4 && !memcmp(spec + at - 4, ".htr", 4) ? at - 4 : at;
-    char *out = malloc(n + strlen(ext) + 1);
-    if (!out)
-        return NULL;
-    memcpy(out, spec, stem);
-    memcpy(out + stem, spec + at, n - at);
-    strcpy(out + stem + (n - at), ext);
-    return out;
-}
-
 int
 cmd_pprof(int argc, char **argv)
 {
@@ -79,7 +53,7 @@ cmd_pprof(int argc, char **argv)
     ht_pprof_opts_t po;
     ht_pprof_opts_default(&po);
     const char *output = NULL;
-    int c;
+    int c, rc;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":o:s:h", longopts, NULL)) != -1) {
@@ -90,38 +64,27 @@ cmd_pprof(int argc, char **argv)
         case 's': {
             int m = ht_prof_metric_parse(optarg);
             if (m != HT_M_INUSE_SPACE && m != HT_M_INUSE_OBJECTS && m != HT_M_ALLOC_SPACE &&
-                m != HT_M_ALLOC_OBJECTS) {
-                ht_cli_error("pprof: '%s' is not a pprof sample type (inuse_space, "
-                             "inuse_objects, alloc_space, alloc_objects)",
-                             optarg);
-                pprof_usage(stderr);
-                return 2;
-            }
+                m != HT_M_ALLOC_OBJECTS)
+                return ht_cli_usage_error("pprof", pprof_usage,
+                                          "'%s' is not a pprof sample type (inuse_space, "
+                                          "inuse_objects, alloc_space, alloc_objects)",
+                                          optarg);
             po.default_sample = (ht_metric_t)m;
             break;
         }
         case 'h':
             pprof_usage(stdout);
             return 0;
-        case ':':
-            ht_cli_error("pprof: option '%s' needs a value", argv[optind - 1]);
-            pprof_usage(stderr);
-            return 2;
         default:
-            ht_cli_error("pprof: unknown option '%s'", argv[optind - 1]);
-            pprof_usage(stderr);
-            return 2;
+            return ht_cli_bad_option("pprof", c, argv, longopts, pprof_usage);
         }
     }
-    if (argc - optind != 1) {
-        ht_cli_error("pprof: %s", argc == optind ? "no SPEC given" : "one SPEC only");
-        pprof_usage(stderr);
-        return 2;
-    }
+    if ((rc = ht_cli_one_operand("pprof", "SPEC", argc, pprof_usage)))
+        return rc;
     const char *spec = argv[optind];
     char *dflt = NULL;
     if (!output) {
-        dflt = pprof_default_output(spec, ".pb.gz");
+        dflt = ht_cli_default_output(spec, ".pb.gz");
         if (!dflt) {
             ht_cli_error("pprof: out of memory");
             return 1;
@@ -131,15 +94,8 @@ cmd_pprof(int argc, char **argv)
 
     int status = 1;
     ht_profile_t *p = NULL;
-    ht_an_opts_t ao;
-    ht_an_opts_default(&ao);
-    ao.progress = isatty(STDERR_FILENO);
-    char err[512] = "";
-    int rc = ht_an_profile_load(spec, &ao, &p, err, sizeof err);
-    if (rc < 0) {
-        ht_cli_error("%s", err[0] ? err : strerror(-rc));
+    if (ht_cli_load("pprof", spec, &p))
         goto out;
-    }
     rc = ht_pprof_write_file(output, p, &po);
     if (rc < 0) {
         ht_cli_error("pprof: writing %s: %s", output, strerror(-rc));

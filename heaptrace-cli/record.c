@@ -5,6 +5,7 @@
  * with PROG's status.
  */
 #include "heaptrace-cli/cmd.h"
+#include "heaptrace-cli/common.h"
 
 #include "libheaptrace/collector.h"
 
@@ -241,9 +242,7 @@ enum {
 static int
 rec_bad(const char *what, const char *val)
 {
-    ht_cli_error("record: bad value for %s: '%s'", what, val);
-    rec_usage(stderr);
-    return 2;
+    return ht_cli_usage_error("record", rec_usage, "bad value for %s: '%s'", what, val);
 }
 
 int
@@ -269,8 +268,9 @@ cmd_record(int argc, char **argv)
     double interval = 0;
     int ch;
     optind = 1;
+    opterr = 0;
     // "+": options stop at PROG, so PROG's own options stay PROG's.
-    while ((ch = getopt_long(argc, argv, "+o:h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "+:o:h", longopts, NULL)) != -1) {
         char *end;
         switch (ch) {
         case 'o':
@@ -322,20 +322,14 @@ cmd_record(int argc, char **argv)
             rec_usage(stdout);
             return 0;
         default:
-            rec_usage(stderr);
-            return 2;
+            return ht_cli_bad_option("record", ch, argv, longopts, rec_usage);
         }
     }
-    if (all && rate_set) {
-        ht_cli_error("record: --all and --sample-rate exclude each other");
-        rec_usage(stderr);
-        return 2;
-    }
-    if (optind >= argc) {
-        ht_cli_error("record: which program? (heaptrace record [OPTIONS] PROG [ARGS...])");
-        rec_usage(stderr);
-        return 2;
-    }
+    if (all && rate_set)
+        return ht_cli_usage_error("record", rec_usage, "--all and --sample-rate exclude each other");
+    if (optind >= argc)
+        return ht_cli_usage_error("record", rec_usage,
+                                  "which program? (heaptrace record [OPTIONS] PROG [ARGS...])");
     char **pargv = argv + optind;
     const char *prog = pargv[0];
 

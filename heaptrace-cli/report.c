@@ -3,17 +3,13 @@
  * top allocation sites of a trace or snapshot.
  */
 #include "heaptrace-cli/cmd.h"
+#include "heaptrace-cli/common.h"
 
 #include "analyzer/analyze.h"
 #include "analyzer/report.h"
 
-#include <errno.h>
 #include <getopt.h>
-#include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 static void
 report_usage(FILE *f)
@@ -41,21 +37,6 @@ report_usage(FILE *f)
             "  heaptrace report --json t.htr | jq .totals\n");
 }
 
-/* Parse a --top value: a non-negative integer. */
-int ht_cli_parse_top(const char *s, int *out);
-
-int
-ht_cli_parse_top(const char *s, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < 0 || v > INT_MAX)
-        return -1;
-    *out = (int)v;
-    return 0;
-}
-
 int
 cmd_report(int argc, char **argv)
 {
@@ -66,17 +47,14 @@ cmd_report(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     ht_report_opts_t ro = {.top = 10, .json = 0};
-    int c;
+    int c, rc;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":n:jh", longopts, NULL)) != -1) {
         switch (c) {
         case 'n':
-            if (ht_cli_parse_top(optarg, &ro.top) < 0) {
-                ht_cli_error("report: --top wants a number >= 0, not '%s'", optarg);
-                report_usage(stderr);
-                return 2;
-            }
+            if ((rc = ht_cli_opt_top("report", optarg, &ro.top, report_usage)))
+                return rc;
             break;
         case 'j':
             ro.json = 1;
@@ -84,39 +62,17 @@ cmd_report(int argc, char **argv)
         case 'h':
             report_usage(stdout);
             return 0;
-        case ':':
-            ht_cli_error("report: option '%s' needs a value", argv[optind - 1]);
-            report_usage(stderr);
-            return 2;
         default:
-            ht_cli_error("report: unknown option '%s'", argv[optind - 1]);
-            report_usage(stderr);
-            return 2;
+            return ht_cli_bad_option("report", c, argv, longopts, report_usage);
         }
     }
-    if (argc - optind != 1) {
-        ht_cli_error("report: %s", argc == optind ? "no SPEC given" : "one SPEC only");
-        report_usage(stderr);
-        return 2;
-    }
+    if ((rc = ht_cli_one_operand("report", "SPEC", argc, report_usage)))
+        return rc;
     const char *spec = argv[optind];
-    ht_an_opts_t ao;
-    ht_an_opts_default(&ao);
-    ao.progress = isatty(STDERR_FILENO);
     ht_profile_t *p = NULL;
-    char err[512] = "";
-    int rc = ht_an_profile_load(spec, &ao, &p, err, sizeof err);
-    if (rc < 0) {
-        ht_cli_error("%s", err[0] ? err : strerror(-rc));
-        return 1;
-    }
+    if ((rc = ht_cli_load("report", spec, &p)))
+        return rc;
     rc = ht_report_write(stdout, p, spec, &ro);
     ht_prof_destroy(p);
-    if (rc == 0 && fflush(stdout) != 0)
-        rc = -EIO;
-    if (rc < 0) {
-        ht_cli_error("report: %s", rc == -EIO ? "cannot write the output" : strerror(-rc));
-        return 1;
-    }
-    return 0;
+    return ht_cli_finish_stdout("report", rc);
 }

@@ -5,6 +5,7 @@
  * ring header; the collector takes one snapshot per increment.
  */
 #include "heaptrace-cli/cmd.h"
+#include "heaptrace-cli/common.h"
 
 #include "libheaptrace/ring.h"
 
@@ -180,29 +181,24 @@ cmd_snapshot(int argc, char **argv)
     };
     int ch;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
         switch (ch) {
         case 'h':
             snap_usage(stdout);
             return 0;
         default:
-            snap_usage(stderr);
-            return 2;
+            return ht_cli_bad_option("snapshot", ch, argv, longopts, snap_usage);
         }
     }
-    if (optind != argc - 1) {
-        ht_cli_error("snapshot: give exactly one PID");
-        snap_usage(stderr);
-        return 2;
-    }
+    if (optind != argc - 1)
+        return ht_cli_usage_error("snapshot", snap_usage, "give exactly one PID");
     char *end;
     errno = 0;
     long v = strtol(argv[optind], &end, 10);
-    if (errno || *end || end == argv[optind] || v <= 0 || v > INT_MAX) {
-        ht_cli_error("snapshot: '%s' is not a process id", argv[optind]);
-        snap_usage(stderr);
-        return 2;
-    }
+    if (errno || *end || end == argv[optind] || v <= 0 || v > INT_MAX)
+        return ht_cli_usage_error("snapshot", snap_usage, "'%s' is not a process id",
+                                  argv[optind]);
     pid_t pid = (pid_t)v;
     if (kill(pid, 0) < 0 && errno == ESRCH) {
         ht_cli_error("no process %d", (int)pid);

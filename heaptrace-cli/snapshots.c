@@ -3,11 +3,11 @@
  * holds, with the heap and RSS at each.
  */
 #include "heaptrace-cli/cmd.h"
+#include "heaptrace-cli/common.h"
 
 #include "analyzer/analyze.h"
 #include "analyzer/report.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
@@ -43,7 +43,7 @@ cmd_snapshots(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int json = 0, c;
+    int json = 0, c, rc;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":jh", longopts, NULL)) != -1) {
@@ -55,22 +55,17 @@ cmd_snapshots(int argc, char **argv)
             snapshots_usage(stdout);
             return 0;
         default:
-            ht_cli_error("snapshots: unknown option '%s'", argv[optind - 1]);
-            snapshots_usage(stderr);
-            return 2;
+            return ht_cli_bad_option("snapshots", c, argv, longopts, snapshots_usage);
         }
     }
-    if (argc - optind != 1) {
-        ht_cli_error("snapshots: %s", argc == optind ? "no TRACE given" : "one TRACE only");
-        snapshots_usage(stderr);
-        return 2;
-    }
+    if ((rc = ht_cli_one_operand("snapshots", "TRACE", argc, snapshots_usage)))
+        return rc;
     const char *path = argv[optind];
     ht_an_snap_t *s = NULL;
     size_t n = 0;
     double start_s = 0;
     char err[512] = "";
-    int rc = ht_an_snapshots(path, &s, &n, &start_s, err, sizeof err);
+    rc = ht_an_snapshots(path, &s, &n, &start_s, err, sizeof err);
     if (rc < 0) {
         ht_cli_error("%s", err[0] ? err : strerror(-rc));
         return 1;
@@ -101,9 +96,5 @@ cmd_snapshots(int argc, char **argv)
                    s[i].rss ? ht_report_size((char[32]){0}, 32, (double)s[i].rss) : "-");
     }
     free(s);
-    if (fflush(stdout) != 0) {
-        ht_cli_error("snapshots: cannot write the output");
-        return 1;
-    }
-    return 0;
+    return ht_cli_finish_stdout("snapshots", 0);
 }

@@ -31,6 +31,8 @@ ANALYZER_SRC := $(wildcard analyzer/*.c) $(wildcard formats/*.c)
 CLI_SRC    := $(wildcard heaptrace-cli/*.c)
 HOST_SRC   := $(sort $(ANALYZER_SRC) $(COLLECT))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+# Shared fixtures of the unit suites: linked in, but not suites themselves.
+UNIT_FIX   := $(wildcard tests/unit/fixture_*.c)
 E2E_SRC    := $(wildcard tests/e2e/prog_*.c)
 E2E_CXX    := $(wildcard tests/e2e/prog_*.cc)
 EXAMPLE_SRC := $(wildcard examples/*.c)
@@ -42,7 +44,7 @@ SHIM_OBJ := $(call shim_obj,$(SHIM_SRC))
 HOST_OBJ := $(call host_obj,$(HOST_SRC))
 CLI_OBJ  := $(call host_obj,$(CLI_SRC))
 # Unit tests link the shim's modules as ordinary code, minus the interposer.
-UNIT_OBJ := $(call host_obj,$(UNIT_SRC) $(sort $(HOST_SRC) $(SHIM_LIB_SRC)))
+UNIT_OBJ := $(call host_obj,$(UNIT_SRC) $(UNIT_FIX) $(sort $(HOST_SRC) $(SHIM_LIB_SRC)))
 
 .PHONY: all deps check unit e2e demo bench fuzz asan stress install uninstall clean format
 

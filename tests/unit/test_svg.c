@@ -2,6 +2,7 @@
  * python3's parser), the expected frames, geometry and tooltips, escaping,
  * differential colors, pruning of tiny frames, and the embedded script. */
 #include "formats/svg.h"
+#include "tests/unit/fixture_profile.h"
 
 #include <check.h>
 #include <errno.h>
@@ -10,52 +11,21 @@
 #include <string.h>
 #include <unistd.h>
 
-/* ---- the fixture (as in test_collapsed.c, plus a hostile name) ---- */
+/* ---- the fixture (tests/unit/fixture_profile.h) with a hostile name ---- */
 
-static ht_mapping_t fx_maps[] = {
-    {0x400000, 0x500000, 0, "/usr/bin/app", "abcdef0123456789", 1},
-    {0x7f0000000000, 0x7f0000200000, 0x1000, "/lib/x86_64-linux-gnu/libc.so.6", "", 1},
-    {0x7e0000000000, 0x7e0000100000, 0x2000, "/opt/plug/libplug.so", "", 0},
-};
-static ht_line_t fx_l0[] = {{"inner_helper", "src/a.c", 10}, {"outer_fn", "src/a.c", 50}};
-static ht_line_t fx_l1[] = {{"main", "src/main.c", 5}};
-static ht_line_t fx_l2[] = {{"__libc_start_main", NULL, 0}};
-static ht_line_t fx_l3[] = {{"malloc", NULL, 0}};
-static ht_line_t fx_l4[] = {{"tmpl<a&b> \"q\" 'x' \xff\xfe]]> bad", "src/<p>.c", 7}};
-static ht_line_t fx_l6[] = {{"operator new(unsigned long)", NULL, 0}};
-static ht_line_t fx_l7[] = {{"worker", "src/w.c", 20}};
-static ht_line_t fx_l8[] = {{"worker", "src/w.c", 22}};
-static ht_location_t fx_locs[] = {
-    {0x401000, 1, 2, fx_l0}, {0x402000, 1, 1, fx_l1},        {0x7f0000001000, 2, 1, fx_l2},
-    {0x7f0000002000, 2, 1, fx_l3}, {0x403000, 1, 1, fx_l4}, {0x7e0000001234, 3, 0, NULL},
-    {0x404000, 1, 1, fx_l6}, {0x405000, 1, 1, fx_l7},       {0x405100, 1, 1, fx_l8},
-};
-static uint32_t fx_s0[] = {0, 1, 2}, fx_s1[] = {3, 0, 1, 2}, fx_s2[] = {4, 1, 2},
-                fx_s3[] = {5, 1, 2}, fx_s4[] = {6, 7, 1, 2}, fx_s5[] = {6, 8, 1, 2},
-                fx_s7[] = {3};
 static ht_pstack_t fx_stacks[8];
 static ht_profile_t fx;
 
 static void
 fx_build(double scale)
 {
-    uint32_t *locs[8] = {fx_s0, fx_s1, fx_s2, fx_s3, fx_s4, fx_s5, NULL, fx_s7};
-    uint32_t nl[8] = {3, 4, 3, 3, 4, 4, 0, 1};
+    static const ht_line_t odd = {"tmpl<a&b> \"q\" 'x' \xff\xfe]]> bad", "src/<p>.c", 7};
     double inuse[8] = {100300, 49400, 400, 30600, 10000, 5000, 3000, 4000};
-    memset(fx_stacks, 0, sizeof fx_stacks);
+    fx_profile_init(&fx, fx_stacks, 8, &odd);
     for (int i = 0; i < 8; i++) {
-        fx_stacks[i].nlocs = nl[i];
-        fx_stacks[i].locs = locs[i];
         fx_stacks[i].v[HT_M_INUSE_SPACE] = inuse[i] * scale;
         fx_stacks[i].v[HT_M_INUSE_OBJECTS] = 2 * scale;
     }
-    memset(&fx, 0, sizeof fx);
-    fx.maps = fx_maps;
-    fx.nmaps = 3;
-    fx.locs = fx_locs;
-    fx.nlocs = sizeof fx_locs / sizeof fx_locs[0];
-    fx.stacks = fx_stacks;
-    fx.nstacks = 8;
     fx.exe = "/usr/bin/app";
 }
 

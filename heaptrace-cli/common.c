@@ -158,3 +158,44 @@ ht_cli_finish_stdout(const char *cmd, int rc)
     }
     return 0;
 }
+
+int
+ht_cli_report_run(const char *cmd, int argc, char **argv, int top, ht_cli_usage_fn usage,
+                  ht_cli_report_fn write)
+{
+    static const struct option longopts[] = {
+        {"top", required_argument, NULL, 'n'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    ht_report_opts_t ro = {.top = top, .json = 0};
+    int c, rc;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":n:jh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            if ((rc = ht_cli_opt_top(cmd, optarg, &ro.top, usage)))
+                return rc;
+            break;
+        case 'j':
+            ro.json = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            return ht_cli_bad_option(cmd, c, argv, longopts, usage);
+        }
+    }
+    if ((rc = ht_cli_one_operand(cmd, "SPEC", argc, usage)))
+        return rc;
+    const char *spec = argv[optind];
+    ht_profile_t *p = NULL;
+    if ((rc = ht_cli_load(cmd, spec, &p)))
+        return rc;
+    rc = write(stdout, p, spec, &ro);
+    ht_prof_destroy(p);
+    return ht_cli_finish_stdout(cmd, rc);
+}

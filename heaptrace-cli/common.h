@@ -16,6 +16,7 @@
 #define HT_CLI_COMMON_H
 
 #include "analyzer/profile.h"
+#include "analyzer/report.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -70,5 +71,16 @@ char *ht_cli_default_output(const char *spec, const char *ext);
  * "CMD: cannot write the output" (or the error for anything but -EIO).
  * Returns the exit status, 0 or 1. */
 int ht_cli_finish_stdout(const char *cmd, int rc);
+
+/* A writer of one SPEC's text or JSON report (ht_report_write,
+ * ht_report_leaks): 0 or -errno. */
+typedef int (*ht_cli_report_fn)(FILE *f, const ht_profile_t *p, const char *spec,
+                                const ht_report_opts_t *o);
+
+/* The whole of a command of the form `CMD [--top N] [--json] SPEC`
+ * (report, leaks): parse argv (argv[0] is CMD), load SPEC, run write on
+ * stdout. top is the default --top. Returns the exit status. */
+int ht_cli_report_run(const char *cmd, int argc, char **argv, int top, ht_cli_usage_fn usage,
+                      ht_cli_report_fn write);
 
 #endif /* HT_CLI_COMMON_H */

@@ -5,10 +5,8 @@
 #include "heaptrace-cli/cmd.h"
 #include "heaptrace-cli/common.h"
 
-#include "analyzer/analyze.h"
 #include "analyzer/report.h"
 
-#include <getopt.h>
 #include <stdio.h>
 
 static void
@@ -40,39 +38,5 @@ report_usage(FILE *f)
 int
 cmd_report(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"top", required_argument, NULL, 'n'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    ht_report_opts_t ro = {.top = 10, .json = 0};
-    int c, rc;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":n:jh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'n':
-            if ((rc = ht_cli_opt_top("report", optarg, &ro.top, report_usage)))
-                return rc;
-            break;
-        case 'j':
-            ro.json = 1;
-            break;
-        case 'h':
-            report_usage(stdout);
-            return 0;
-        default:
-            return ht_cli_bad_option("report", c, argv, longopts, report_usage);
-        }
-    }
-    if ((rc = ht_cli_one_operand("report", "SPEC", argc, report_usage)))
-        return rc;
-    const char *spec = argv[optind];
-    ht_profile_t *p = NULL;
-    if ((rc = ht_cli_load("report", spec, &p)))
-        return rc;
-    rc = ht_report_write(stdout, p, spec, &ro);
-    ht_prof_destroy(p);
-    return ht_cli_finish_stdout("report", rc);
+    return ht_cli_report_run("report", argc, argv, 10, report_usage, ht_report_write);
 }

@@ -149,8 +149,9 @@ out:
     return rc;
 }
 
-/* libheaptrace.so beside this executable (the build tree), else the
- * installed one. */
+/* libheaptrace.so beside this executable (the build tree), else in
+ * ../lib/heaptrace relative to it (an installed tree, wherever it was
+ * moved), else under the prefix compiled in. */
 static int
 rec_find_shim(char *out, size_t cap)
 {
@@ -162,6 +163,9 @@ rec_find_shim(char *out, size_t cap)
         if (slash) {
             *slash = 0;
             snprintf(out, cap, "%s/libheaptrace.so", self);
+            if (access(out, R_OK) == 0)
+                return 0;
+            snprintf(out, cap, "%s/../lib/heaptrace/libheaptrace.so", self);
             if (access(out, R_OK) == 0)
                 return 0;
         }

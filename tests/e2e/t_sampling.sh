@@ -1,0 +1,37 @@
+#!/bin/bash
+# Sampled traces: over many runs (each with its own sampling seed), the
+# estimates of a known leak fall inside the interval the sampling math
+# predicts. The report's error bar is one standard error; we check that
+# no run is off by more than 4 of them, that at least 80% of runs are
+# within 2, and that the runs are not biased (mean z-score near 0).
+. "$TOP/tests/e2e/lib.sh"
+runs=${SAMPLING_RUNS:-24}
+: >z.txt
+for i in $(seq 1 "$runs"); do
+    out=$("$HT" record --quiet -o "s$i.htr" "$E2E/prog_sampled" "$i") || fail "record failed"
+    read -r bytes objects <<<"$out"
+    "$HT" leaks --json "s$i.htr" | python3 -c '
+import json, sys
+true_b = int(sys.argv[1])
+d = json.load(sys.stdin)
+est = sum(l["bytes"] for l in d["leaks"] if l["function"] == "leak_mixed")
+# stderr of the site as the report prints it
+se = max(l["bytes_stderr"] for l in d["leaks"] if l["function"] == "leak_mixed") if est else 0
+if se <= 0:
+    sys.exit("no error bar for a sampled estimate")
+print("%.4f %d %d %d" % ((est - true_b) / se, est, true_b, se))
+' "$bytes" >>z.txt || fail "run $i: $(tail -1 z.txt)"
+done
+python3 - "$runs" <<'PY' || fail "estimates outside the predicted interval: $(cat z.txt)"
+import sys
+zs = [float(l.split()[0]) for l in open("z.txt")]
+n = len(zs)
+within2 = sum(abs(z) <= 2 for z in zs) / n
+mean = sum(zs) / n
+print("runs %d, mean z %.2f, within 2 se %.0f%%, worst |z| %.2f" % (n, mean, 100 * within2, max(map(abs, zs))))
+assert n == int(sys.argv[1])
+assert max(abs(z) for z in zs) <= 4, "a run is more than 4 standard errors off"
+assert within2 >= 0.8, "too few runs within 2 standard errors"
+assert abs(mean) <= 3 / n ** 0.5 + 0.1, "estimates are biased"
+PY
+echo ok

@@ -8,15 +8,18 @@
 #include "analyzer/analyze.h"
 #include "analyzer/diff.h"
 #include "formats/collapsed.h"
+#include "formats/pprof.h"
 
 #include <getopt.h>
 #include <stdio.h>
+#include <string.h>
 
 static void
 diff_usage(FILE *f)
 {
     fprintf(f,
-            "usage: heaptrace diff [--top N] [--json] [--collapsed] [--metric M] BASE NEW\n"
+            "usage: heaptrace diff [--top N] [--json | --collapsed | --pprof -o FILE]\n"
+            "                      [--metric M] BASE NEW\n"
             "\n"
             "Compare two SPECs -- two snapshots of a trace (t.htr@0 t.htr@5), two\n"
             "snapshot files, or two traces -- stack by stack. Stacks are matched by their\n"
@@ -38,12 +41,16 @@ diff_usage(FILE *f)
             "  -c, --collapsed   write \"stack BASE_VALUE NEW_VALUE\" lines (difffolded.pl\n"
             "                    format, frames root first joined by ';') for\n"
             "                    flamegraph.pl's differential flame graph\n"
+            "  -p, --pprof       write the difference (NEW - BASE, negative where memory\n"
+            "                    shrank) as a gzipped pprof profile to the -o FILE\n"
+            "  -o, --output FILE the file --pprof writes (no default)\n"
             "  -h, --help        this help\n"
             "\n"
             "Examples:\n"
             "  heaptrace diff t.htr@0 t.htr@20\n"
             "  heaptrace diff --metric inuse_objects snap.0 snap.20\n"
-            "  heaptrace diff --collapsed t.htr@0 t.htr@20 | flamegraph.pl > growth.svg\n");
+            "  heaptrace diff --collapsed t.htr@0 t.htr@20 | flamegraph.pl > growth.svg\n"
+            "  heaptrace diff --pprof -o growth.pb.gz t.htr@0 t.htr@20\n");
 }
 
 int
@@ -54,14 +61,17 @@ cmd_diff(int argc, char **argv)
         {"metric", required_argument, NULL, 'm'},
         {"json", no_argument, NULL, 'j'},
         {"collapsed", no_argument, NULL, 'c'},
+        {"pprof", no_argument, NULL, 'p'},
+        {"output", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     ht_diff_opts_t dopt = {.top = 10, .json = 0, .metric = HT_M_INUSE_SPACE};
-    int collapsed = 0, c, rc;
+    int collapsed = 0, pprof = 0, c, rc;
+    const char *output = NULL;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":n:m:jch", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":n:m:jcpo:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'n':
             if ((rc = ht_cli_opt_top("diff", optarg, &dopt.top, diff_usage)))
@@ -77,6 +87,12 @@ cmd_diff(int argc, char **argv)
         case 'c':
             collapsed = 1;
             break;
+        case 'p':
+            pprof = 1;
+            break;
+        case 'o':
+            output = optarg;
+            break;
         case 'h':
             diff_usage(stdout);
             return 0;
@@ -87,9 +103,12 @@ cmd_diff(int argc, char **argv)
     if (argc - optind != 2)
         return ht_cli_usage_error("diff", diff_usage, "%s",
                                   argc - optind < 2 ? "needs BASE and NEW" : "too many arguments");
-    if (collapsed && dopt.json)
+    if (collapsed + dopt.json + pprof > 1)
         return ht_cli_usage_error("diff", diff_usage,
-                                  "--json and --collapsed are two different outputs; pick one");
+                                  "--json, --collapsed and --pprof are different outputs; pick one");
+    if (pprof != (output != NULL))
+        return ht_cli_usage_error("diff", diff_usage, "%s",
+                                  pprof ? "--pprof needs -o FILE" : "-o goes with --pprof");
     const char *bspec = argv[optind], *nspec = argv[optind + 1];
     ht_profile_t *base = NULL, *cur = NULL;
     if ((rc = ht_cli_load("diff", bspec, &base)))
@@ -98,7 +117,25 @@ cmd_diff(int argc, char **argv)
         ht_prof_destroy(base);
         return rc;
     }
-    if (collapsed) {
+    if (pprof) {
+        // The difference as a profile of its own: pprof shows negative
+        // values as they are (what `go tool pprof -diff_base` would show).
+        ht_profile_t *d = NULL;
+        rc = ht_diff_profile(base, cur, &d);
+        if (rc == 0) {
+            rc = ht_pprof_write_file(output, d, NULL);
+            ht_prof_destroy(d);
+            if (rc == 0)
+                fprintf(stderr, "heaptrace: wrote %s (go tool pprof -top %s)\n", output, output);
+        }
+        ht_prof_destroy(base);
+        ht_prof_destroy(cur);
+        if (rc < 0) {
+            ht_cli_error("diff: cannot write %s: %s", output, strerror(-rc));
+            return 1;
+        }
+        return 0;
+    } else if (collapsed) {
         ht_collapsed_opts_t co = {0};
         rc = ht_collapsed_write_pair(stdout, base, cur, dopt.metric, &co);
     } else {

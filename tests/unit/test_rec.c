@@ -334,9 +334,11 @@ START_TEST(test_rec_threads_and_snapshot)
     got_t *g = drain();
     // The allocator's own figures come with the snapshot.
     ck_assert_int_eq(g->kinds[HT_TF_MEMSTAT], 1);
+#ifndef __SANITIZE_ADDRESS__ // ASan's allocator answers mallinfo2 with zeros
     for (long i = 0; i < g->n; i++)
         if (g->r[i].kind == HT_TF_MEMSTAT)
             ck_assert_uint_gt(g->r[i].heap_total, 0);
+#endif
     // main + 4, and the 4 again at their end: they were named after their
     // first allocation.
     ck_assert_int_eq(g->kinds[HT_TF_THREAD], 9);

@@ -16,6 +16,10 @@
  *    an insert that finds no room fails, and the caller must then not
  *    record that allocation (nor, consequently, its free).
  *
+ * Home slots keep neighbouring addresses in neighbouring slots (see
+ * live.c), so a program's working set of pointers touches a working set
+ * of the table, not one random cache line and page per pointer.
+ *
  * The filter is a static array (4 MiB of BSS: only pages that recorded
  * pointers map to are ever touched), so the fast path computes its address
  * from the pointer alone: one shift, one mask, one load, no pointer chase.
@@ -38,6 +42,13 @@ extern _Atomic uint16_t ht_live_filter[1u << HT_LIVE_FILTER_LG]
 int ht_live_init(unsigned lg_slots);
 /* Unmap (tests only; the shim keeps its table for the process's life). */
 void ht_live_fini(void);
+
+/* --all mode: every free of a non-NULL pointer takes the slow path anyway,
+ * so the filter need not count. An insert then only makes its page's
+ * counter stick at "maybe" (a load, and a store once per page), and a
+ * remove leaves it alone: one shared read-modify-write less per event.
+ * Call after ht_live_init, before the first insert. [init] */
+void ht_live_set_sticky(void);
 
 /* Might p be a recorded live pointer? false means certainly not.
  * [as-safe] [no-alloc], one load. */

@@ -379,6 +379,8 @@ ht_sess_init(void)
         ht_log("cannot map the live table (error %d); not recording", -rc);
         goto off;
     }
+    if (ht_opt.sample_rate == 0)
+        ht_live_set_sticky(); // --all: every free is looked up anyway
     sess_read_identity();
     if (sess_inproc)
         sess_pick_output(0);

@@ -234,8 +234,22 @@ rec_frames_release(void)
 /* Backtrace of the program into buf (cap entries); *out points at its
  * leaf (the allocator's caller) inside buf. Returns the frame count. */
 static uint32_t
-rec_unwind(void **buf, uint32_t cap, void *caller, const uint64_t **out)
+rec_unwind(ht_rec_tls_t *t, void **buf, uint32_t cap, void *caller, const uint64_t **out)
 {
+    // Straight from the program's frame when the interposer named it
+    // (ht_rec_alloc_fp): the same frames, without walking ours first. Its
+    // return address slot must hold `caller`, or the frame is not what we
+    // think it is.
+    void **fp = t->walk_fp;
+    t->walk_fp = NULL;
+    if (fp && caller && fp[1] == caller) {
+        int n = ht_unwind_backtrace_from(buf, (int)(rec_depth < cap ? rec_depth : cap), fp + 1,
+                                         (uintptr_t)fp[0]);
+        if (n > 0) {
+            *out = (const uint64_t *)buf;
+            return (uint32_t)n;
+        }
+    }
     uint32_t want = rec_depth + REC_SKIP_MAX;
     // Same frames as unw_backtrace, from a lock-free per-IP rule cache
     // (unwind.h); HEAPTRACE_UNWIND=libunwind for the old path.
@@ -261,6 +275,40 @@ rec_unwind(void **buf, uint32_t cap, void *caller, const uint64_t **out)
     return m;
 }
 
+/* The thread's last interned stack: programs allocate from one call
+ * site again and again (loops), and comparing the new trace with the last
+ * one -- leaf first, so a different site differs at once -- is cheaper
+ * than hashing it and probing the shared table. The frames compared are
+ * the table's own copy in the ring (written once, read-only after READY),
+ * so a miss costs no copy. Valid for the ring generation it was made in
+ * (a forked child's ring keeps the parent's ids, but a new ring need
+ * not). */
+static HT_TLS const uint64_t *rec_last_frames;
+static HT_TLS uint64_t rec_last_id, rec_last_gen;
+static HT_TLS uint32_t rec_last_n;
+
+static inline uint64_t
+rec_intern(const ht_rec_tls_t *t, const uint64_t *frames, uint32_t n)
+{
+    if (n == 0)
+        return 0;
+    if (n > HT_TF_MAX_FRAMES)
+        n = HT_TF_MAX_FRAMES; // as ht_ring_stack_intern cuts
+    if (n == rec_last_n && rec_last_gen == t->gen && rec_last_frames &&
+        memcmp(rec_last_frames, frames, (size_t)n * sizeof(uint64_t)) == 0)
+        return rec_last_id;
+    uint64_t id = ht_ring_stack_intern(rec_ring, frames, n);
+    uint32_t m = 0;
+    const uint64_t *f = id ? ht_ring_stack_get(rec_ring, id, &m) : NULL;
+    if (f && m == n) {
+        rec_last_frames = f;
+        rec_last_n = n;
+        rec_last_id = id;
+        rec_last_gen = t->gen;
+    }
+    return id;
+}
+
 static void
 rec_record_alloc(ht_rec_tls_t *t, void *p, uint64_t size, uint64_t weight, void *caller,
                  uint64_t ts)
@@ -273,8 +321,8 @@ rec_record_alloc(ht_rec_tls_t *t, void *p, uint64_t size, uint64_t weight, void 
         cap = REC_FRAMES_SMALL;
     }
     const uint64_t *frames = NULL;
-    uint32_t n = rec_unwind(buf, cap, caller, &frames);
-    uint64_t stack = n ? ht_ring_stack_intern(rec_ring, frames, n) : 0;
+    uint32_t n = rec_unwind(t, buf, cap, caller, &frames);
+    uint64_t stack = rec_intern(t, frames, n);
     if (!rec_put_ok(&t->w, HT_TF_MAX_FIXED_REC, ts))
         return;
     if (ht_live_insert(p, size) != 0) {

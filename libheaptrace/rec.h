@@ -63,6 +63,10 @@ typedef struct ht_rec_tls_s {
     uint64_t rng;
     uint64_t gen; /* ring generation this thread's writer belongs to */
     char name[16]; /* the name THREAD carried (threads are often named later) */
+    /* Set by ht_rec_alloc_fp around its slow path: the interposer's frame
+     * (saved RBP, then the return address into the program), where the
+     * backtrace can start instead of in the recorder's own frames. */
+    void **walk_fp;
     ht_ring_writer_t w;
 } ht_rec_tls_t;
 
@@ -86,6 +90,27 @@ ht_rec_alloc(void *p, size_t size, void *caller)
     t->countdown = c;
     if (HT_UNLIKELY(c <= 0))
         ht_rec_alloc_slow(p, size, caller);
+}
+
+/* ht_rec_alloc from an out-of-line interposer that keeps a frame pointer:
+ * fp is its __builtin_frame_address(0), directly under the return address
+ * `caller` into the program (it was reached by a call or a tail jump from
+ * the exported function, which made no frame). The slow path then unwinds
+ * from the program's frame on. [as-safe] */
+HT_INLINE void
+ht_rec_alloc_fp(void *p, size_t size, void *caller, void *fp)
+{
+    ht_rec_tls_t *t = &ht_rec_tls;
+    t->allocs++;
+    __asm__("" : "+m"(t->allocs));
+    t->alloc_bytes += size;
+    int64_t c = t->countdown - (int64_t)size - 1;
+    t->countdown = c;
+    if (HT_UNLIKELY(c <= 0)) {
+        t->walk_fp = (void **)fp;
+        ht_rec_alloc_slow(p, size, caller);
+        t->walk_fp = NULL;
+    }
 }
 
 /* Before the real call: true when an allocation of `size` bytes is

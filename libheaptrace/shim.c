@@ -68,7 +68,7 @@ shim_malloc_slow(size_t n, void *caller)
         return shim_boot_alloc(n, 16);
     void *p = ht_real.malloc(n);
     if (HT_LIKELY(p != NULL))
-        ht_rec_alloc(p, n, caller);
+        ht_rec_alloc_fp(p, n, caller, __builtin_frame_address(0));
     return p;
 }
 
@@ -86,7 +86,7 @@ shim_calloc_slow(size_t n, size_t size, void *caller)
         return shim_boot_alloc(total, 16); // static storage: zeroed
     void *p = ht_real.calloc(n, size);
     if (HT_LIKELY(p != NULL))
-        ht_rec_alloc(p, total, caller);
+        ht_rec_alloc_fp(p, total, caller, __builtin_frame_address(0));
     return p;
 }
 

@@ -79,6 +79,13 @@ ht_unwind_flush(void)
 {
 }
 
+int
+ht_unwind_backtrace_from(void **frames, int max, const void *sp, uintptr_t rbp)
+{
+    (void)frames, (void)max, (void)sp, (void)rbp;
+    return -1;
+}
+
 uint64_t
 ht_unwind_cache_used(void)
 {
@@ -932,6 +939,14 @@ out:
     unwind_stats.hits += (unsigned)n - misses;
     unwind_stats.misses += misses;
     return rc;
+}
+
+int
+ht_unwind_backtrace_from(void **frames, int max, const void *sp, uintptr_t rbp)
+{
+    if (max <= 0)
+        return 0;
+    return ht_unwind_walk_impl(frames, max, (uintptr_t)sp, rbp);
 }
 
 /*

@@ -64,6 +64,21 @@ typedef struct ht_unwind_stats_s {
 int ht_unwind_backtrace(void **frames, int max);
 
 /*
+ * The same walk, started at a frame the caller names instead of its own:
+ * sp points at a return address (frames[0] = *sp, then its caller's, ...)
+ * and rbp is RBP's value at that return (RBP is callee-saved, so the
+ * value at the entry of a function reached by call or tail jump from
+ * there). The recorder starts at the program's frame and so does not walk
+ * through its own four or five frames on every event. Returns the number
+ * written, or -1 where ht_unwind_backtrace would hand the trace to
+ * libunwind (mode, signal frame, no CFI...): the caller then takes a
+ * backtrace of its own. [as-safe] [no-alloc]
+ * pre: sp is a live frame of the calling thread's stack, above the
+ * caller's own.
+ */
+int ht_unwind_backtrace_from(void **frames, int max, const void *sp, uintptr_t rbp);
+
+/*
  * Forget every cached rule: call after a dlclose, before anything else can
  * be mapped at the unloaded object's addresses. Safe against concurrent
  * ht_unwind_backtrace (entries carry a generation; stale ones are swept

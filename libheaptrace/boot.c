@@ -11,14 +11,43 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "libheaptrace/live.h"
 #include "libheaptrace/log.h"
 #include "libheaptrace/util.h"
 
-ht_real_t ht_real;
+static void boot_free_unresolved(void *p);
+
+/* free starts out as a stand-in, so that the interposer's fast path can
+ * jump through it without asking whether resolution happened. */
+ht_real_t ht_real = {.free = boot_free_unresolved};
 uint8_t ht_boot_arena[HT_BOOT_ARENA_SIZE] __attribute__((aligned(4096)));
 
 static _Atomic size_t boot_used;
+static _Atomic int boot_marked;
 static HT_TLS int boot_resolving;
+
+/* A free before resolution of a pointer that is not the arena's (it
+ * cannot be ours: everything before resolution comes from the arena):
+ * resolve and pass it on, or, while this thread is resolving, leak it. */
+static void
+boot_free_unresolved(void *p)
+{
+    if (ht_boot_resolve() == 0 && ht_real.free != boot_free_unresolved)
+        ht_real.free(p);
+}
+
+/* The arena's pages say "maybe" in the live filter for good, so that the
+ * interposer's free needs no arena check of its own: an arena pointer
+ * takes the slow path, which knows it. Before the first block escapes. */
+static void
+boot_mark_filter(void)
+{
+    for (uintptr_t a = (uintptr_t)ht_boot_arena; a < (uintptr_t)ht_boot_arena + HT_BOOT_ARENA_SIZE;
+         a += 4096)
+        atomic_store_explicit(&ht_live_filter[(a >> 12) & ((1u << HT_LIVE_FILTER_LG) - 1)],
+                              0xffff, memory_order_relaxed);
+    atomic_store_explicit(&boot_marked, 1, memory_order_release);
+}
 
 /* Each arena block is preceded by a 16-byte header holding its size, so
  * realloc of an arena pointer knows how much to copy. */
@@ -29,6 +58,8 @@ ht_boot_alloc(size_t n, size_t align)
         align = 16;
     if (n > HT_BOOT_ARENA_SIZE || align > 4096)
         return NULL;
+    if (!atomic_load_explicit(&boot_marked, memory_order_acquire))
+        boot_mark_filter();
     size_t old = atomic_load_explicit(&boot_used, memory_order_relaxed);
     for (;;) {
         size_t start = HT_ALIGN_UP(old + 16, align);

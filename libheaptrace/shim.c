@@ -93,6 +93,9 @@ shim_calloc_slow(size_t n, size_t size, void *caller)
 static HT_NOINLINE void
 shim_free_slow(void *p, void *caller)
 {
+    if (HT_UNLIKELY(ht_boot_owns(p)))
+        return; // arena blocks are never given back
+    ht_rec_tls.frees++;
     if (ht_live_maybe(p))
         ht_rec_free_slow(p, caller);
     if (HT_UNLIKELY(!shim_ready()))
@@ -111,13 +114,17 @@ malloc(size_t n)
     return shim_malloc_slow(n, SHIM_CALLER);
 }
 
+/* The fast path asks the live filter only: the arena's pages are marked
+ * in it (boot.c), so an arena pointer is sent to the slow path like a
+ * recorded one, and ht_real.free is valid before resolution too (a
+ * stand-in that resolves). */
 SHIM_FN void
 free(void *p)
 {
-    if (HT_UNLIKELY(p == NULL || ht_boot_owns(p)))
-        return; // arena blocks are never given back
-    ht_rec_tls.frees++;
-    if (HT_LIKELY(shim_resolved() && !ht_live_maybe(p))) {
+    if (HT_UNLIKELY(p == NULL))
+        return;
+    if (HT_LIKELY(!ht_live_maybe(p))) {
+        ht_rec_tls.frees++;
         ht_real.free(p);
         return;
     }

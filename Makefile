@@ -46,7 +46,7 @@ CLI_OBJ  := $(call host_obj,$(CLI_SRC))
 # Unit tests link the shim's modules as ordinary code, minus the interposer.
 UNIT_OBJ := $(call host_obj,$(UNIT_SRC) $(UNIT_FIX) $(sort $(HOST_SRC) $(SHIM_LIB_SRC)))
 
-.PHONY: all deps check unit e2e demo bench fuzz asan stress install uninstall clean format
+.PHONY: all deps check FORCE unit e2e demo bench fuzz asan stress install uninstall clean format
 
 all: $(BUILD)/heaptrace $(BUILD)/libheaptrace.so
 
@@ -131,7 +131,8 @@ bench: deps all
 DESTDIR ?=
 LIBDIR  := $(PREFIX)/lib/heaptrace
 
-$(BUILD)/heaptrace.pc: scripts/heaptrace.pc.in
+# Regenerated on every install: it names PREFIX, which may change between runs.
+$(BUILD)/heaptrace.pc: scripts/heaptrace.pc.in FORCE
 	@mkdir -p $(@D)
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
 

@@ -17,27 +17,6 @@ struct ht_rd_s {
     ht_rd_stats_t st;
 };
 
-/* One timestamped record of the segment: where it is and whose it is.
- * 16 bytes, so even a segment of ten million events sorts in 160 MB; the
- * record itself is decoded again when it is replayed. */
-typedef struct rd_ev_s {
-    uint64_t ts;
-    uint32_t off;   // of the record in the raw segment
-    uint32_t batch; // index into the batch table
-} rd_ev_t;
-
-typedef struct rd_batch_s {
-    uint64_t tid;
-    uint32_t proc;
-} rd_batch_t;
-
-typedef struct rd_scratch_s {
-    rd_ev_t *ev, *tmp;
-    size_t nev, cap_ev, cap_tmp;
-    rd_batch_t *b;
-    uint32_t nb, cap_b;
-} rd_scratch_t;
-
 static void __attribute__((format(printf, 2, 3)))
 rd_warn(const ht_rd_t *rd, const char *fmt, ...)
 {
@@ -106,126 +85,73 @@ ht_rd_close(ht_rd_t *rd)
 
 /* ---- one segment ---- */
 
+/* The hot kinds decoded in place (the generic decoder clears a whole
+ * record each time, which was a third of the replay). Only the fields the
+ * replay reads are set. Returns 1, or 0 when p is not one of them, or
+ * -EBADMSG. */
 static int
-rd_push_ev(rd_scratch_t *s, uint64_t ts, size_t off, uint32_t batch)
+rd_fast_event(ht_tf_dec_t *d, ht_tf_rec_t *r)
 {
-    if (s->nev == s->cap_ev) {
-        size_t ncap = s->cap_ev ? s->cap_ev * 2 : 4096;
-        rd_ev_t *n = realloc(s->ev, ncap * sizeof *n);
-        if (!n)
-            return -ENOMEM;
-        s->ev = n;
-        s->cap_ev = ncap;
-    }
-    s->ev[s->nev++] = (rd_ev_t){ts, (uint32_t)off, batch};
-    return 0;
-}
-
-static int
-rd_push_batch(rd_scratch_t *s, uint32_t proc, uint64_t tid)
-{
-    if (s->nb == s->cap_b) {
-        if (s->cap_b >= UINT32_MAX / 2)
-            return -ENOMEM;
-        uint32_t ncap = s->cap_b ? s->cap_b * 2 : 64;
-        rd_batch_t *n = realloc(s->b, (size_t)ncap * sizeof *n);
-        if (!n)
-            return -ENOMEM;
-        s->b = n;
-        s->cap_b = ncap;
-    }
-    s->b[s->nb++] = (rd_batch_t){tid, proc};
-    return 0;
-}
-
-// Stable sort by ts. Batches arrive as sorted runs, so this is a natural
-// merge sort: find the runs, merge neighbours until one is left --
-// O(n log runs), and O(n) for the common already-ordered segment.
-static int
-rd_sort(rd_scratch_t *s)
-{
-    size_t n = s->nev;
-    size_t i = 1;
-    while (i < n && s->ev[i - 1].ts <= s->ev[i].ts)
-        i++;
-    if (i >= n)
+    uint8_t kind = *d->p;
+    if (kind != HT_TF_EV_ALLOC && kind != HT_TF_EV_ALLOC_W && kind != HT_TF_EV_FREE)
         return 0;
-    if (s->cap_tmp < n) {
-        rd_ev_t *t = realloc(s->tmp, n * sizeof *t);
-        if (!t)
-            return -ENOMEM;
-        s->tmp = t;
-        s->cap_tmp = n;
+    const uint8_t *p = d->p + 1;
+    uint64_t dt;
+    if (ht_tf_varint_read(&p, d->end, &dt) < 0)
+        return -EBADMSG;
+    r->kind = kind;
+    r->weight = HT_TF_WEIGHT_ONE;
+    if (kind == HT_TF_EV_FREE) {
+        if (ht_tf_varint_read(&p, d->end, &r->back) < 0)
+            return -EBADMSG;
+    } else if (ht_tf_varint_read(&p, d->end, &r->size) < 0 ||
+               ht_tf_varint_read(&p, d->end, &r->stack) < 0 ||
+               (kind == HT_TF_EV_ALLOC_W && ht_tf_varint_read(&p, d->end, &r->weight) < 0)) {
+        return -EBADMSG;
     }
-    rd_ev_t *a = s->ev, *b = s->tmp;
-    for (;;) {
-        size_t out = 0, lo = 0, runs = 0;
-        while (lo < n) {
-            size_t mid = lo + 1;
-            while (mid < n && a[mid - 1].ts <= a[mid].ts)
-                mid++;
-            size_t hi = mid;
-            if (mid < n) {
-                hi = mid + 1;
-                while (hi < n && a[hi - 1].ts <= a[hi].ts)
-                    hi++;
-            }
-            // merge [lo, mid) and [mid, hi); ties take the left run first,
-            // which keeps the file order of equal timestamps.
-            size_t x = lo, y = mid;
-            while (x < mid && y < hi)
-                b[out++] = a[y].ts < a[x].ts ? a[y++] : a[x++];
-            while (x < mid)
-                b[out++] = a[x++];
-            while (y < hi)
-                b[out++] = a[y++];
-            lo = hi;
-            runs++;
-        }
-        rd_ev_t *t = a;
-        a = b;
-        b = t;
-        if (runs <= 1)
-            break;
-    }
-    if (a != s->ev) {
-        // The sorted data ended in the scratch buffer: swap the buffers.
-        rd_ev_t *t = s->ev;
-        size_t c = s->cap_ev;
-        s->ev = s->tmp;
-        s->cap_ev = s->cap_tmp;
-        s->tmp = t;
-        s->cap_tmp = c;
-    }
-    return 0;
+    d->last_ts += dt * d->tick; // wraps harmlessly on hostile input, as in trace_dec.c
+    r->ts = d->last_ts;
+    d->p = p;
+    return 1;
 }
 
 static int
-rd_segment_impl(rd_scratch_t *s, ht_rp_t *rp, const uint8_t *raw, size_t len, uint64_t seq,
-                uint64_t seg_pid, bool reseed, int64_t stop_snapshot, bool *stopped,
-                size_t *bad_off, uint64_t *nrecords)
+rd_segment_impl(ht_rp_t *rp, const uint8_t *raw, size_t len, uint64_t seq, uint64_t seg_pid,
+                bool reseed, int64_t stop_snapshot, bool *stopped, size_t *bad_off,
+                uint64_t *nrecords)
 {
     static __thread ht_tf_dec_t d; // 8 KiB of frame space: not on the stack
     ht_tf_rec_t r;
     *stopped = false;
-    s->nev = 0;
-    s->nb = 0;
-    if (len > UINT32_MAX)
-        return -EBADMSG; // offsets are 32-bit; the file reader caps segments far lower
     uint32_t seg_proc = ht_rp_proc(rp, seg_pid);
     if (seg_proc == HT_RP_NONE)
         return -ENOMEM;
-    ht_tf_dec_init(&d, raw, len);
+    ht_tf_dec_init_seg(&d, raw, len);
     int rc = 0, dec;
     bool in_kf = false, stop_here = false;
-    uint32_t cur = HT_RP_NONE; // current batch
-    const uint8_t *recp = d.p;
-    // Pass 1, file order: the keyframe, names, and the event index.
-    while ((dec = ht_tf_dec_next(&d, &r)) == 1) {
+    // The stream is in time order already (the collector merged the
+    // threads): every record is applied as it is decoded. EV_THREAD sets
+    // the thread of the events after it; a PROCESS of an exec switches the
+    // image.
+    uint32_t cur_proc = seg_proc;
+    uint64_t cur_tid = 0;
+    for (;;) {
+        const uint8_t *recp = d.p;
+        if (d.p < d.end && !in_kf) {
+            dec = rd_fast_event(&d, &r);
+            if (dec == 1) {
+                (*nrecords)++;
+                if ((rc = ht_rp_event(rp, cur_proc, cur_tid, &r)) < 0)
+                    return rc;
+                continue;
+            }
+            if (dec < 0)
+                break;
+        }
+        if ((dec = ht_tf_dec_next(&d, &r)) != 1)
+            break;
         (*nrecords)++;
-        size_t off = (size_t)(recp - raw);
-        recp = d.p;
-        if (off == 0 && r.kind == HT_TF_KEYFRAME) {
+        if (recp == raw && r.kind == HT_TF_KEYFRAME) {
             in_kf = true;
             stop_here = stop_snapshot >= 0 && r.snapshot == (uint64_t)stop_snapshot + 1;
             ht_rp_keyframe(rp, &r, seq, reseed);
@@ -234,6 +160,7 @@ rd_segment_impl(rd_scratch_t *s, ht_rp_t *rp, const uint8_t *raw, size_t len, ui
         if (in_kf) {
             if (r.kind == HT_TF_KEYFRAME_END) {
                 in_kf = false;
+                cur_proc = seg_proc;
                 if ((rc = ht_rp_keyframe_end(rp, &r)) < 0)
                     return rc;
                 if (stop_here) {
@@ -253,42 +180,33 @@ rd_segment_impl(rd_scratch_t *s, ht_rp_t *rp, const uint8_t *raw, size_t len, ui
             continue;
         }
         switch (r.kind) {
-        case HT_TF_BATCH: {
-            uint32_t p = ht_rp_proc(rp, r.pid);
-            if (p == HT_RP_NONE || rd_push_batch(s, p, r.tid) < 0)
-                return -ENOMEM;
-            cur = s->nb - 1;
+        case HT_TF_EV_THREAD:
+            cur_tid = r.tid;
             continue;
-        }
         case HT_TF_KEYFRAME:
         case HT_TF_KEYFRAME_END:
         case HT_TF_LIVE:
-            rp->n.stray_records++; // keyframe records only belong at the start
+        case HT_TF_BATCH:
+            // Keyframe records only belong at the start; batches and the
+            // ring's pointer events only in rings.
+            rp->n.stray_records++;
             continue;
+        case HT_TF_STACK:
+        case HT_TF_PROCESS:
+        case HT_TF_FORK: {
+            uint32_t p = ht_rp_ident(rp, cur_proc, &r);
+            if (p == HT_RP_NONE)
+                return -ENOMEM;
+            cur_proc = p; // an exec: what follows is the new image
+            if (r.kind == HT_TF_STACK)
+                continue;
+            break;
+        }
         default:
             break;
         }
-        if (cur == HT_RP_NONE) {
-            // Events before any BATCH: the segment's process, thread unknown.
-            if (rd_push_batch(s, seg_proc, 0) < 0)
-                return -ENOMEM;
-            cur = s->nb - 1;
-        }
-        if (r.kind == HT_TF_STACK || r.kind == HT_TF_PROCESS || r.kind == HT_TF_FORK) {
-            uint32_t p = ht_rp_ident(rp, s->b[cur].proc, &r);
-            if (p == HT_RP_NONE)
-                return -ENOMEM;
-            if (p != s->b[cur].proc) {
-                // An exec inside this batch: what follows is the new image.
-                if (rd_push_batch(s, p, s->b[cur].tid) < 0)
-                    return -ENOMEM;
-                cur = s->nb - 1;
-            }
-            if (r.kind == HT_TF_STACK)
-                continue;
-        }
-        if (rd_push_ev(s, r.ts, off, cur) < 0)
-            return -ENOMEM;
+        if ((rc = ht_rp_event(rp, cur_proc, cur_tid, &r)) < 0)
+            return rc;
     }
     if (dec < 0) {
         *bad_off = (size_t)(d.p - raw);
@@ -300,48 +218,8 @@ rd_segment_impl(rd_scratch_t *s, ht_rp_t *rp, const uint8_t *raw, size_t len, ui
         int r2 = ht_rp_keyframe_end(rp, &end);
         if (r2 < 0)
             return r2;
-        if (stop_here) {
+        if (stop_here)
             *stopped = true;
-            return rc;
-        }
-    }
-    int r2 = rd_sort(s);
-    if (r2 < 0)
-        return r2;
-    // Pass 2, time order. Every timestamped record starts with its ts
-    // delta, so decoding from a zero base and putting the absolute ts
-    // back is exact.
-    for (size_t i = 0; i < s->nev; i++) {
-        const rd_ev_t *e = &s->ev[i];
-        const uint8_t *p = raw + e->off, *end = raw + len;
-        uint8_t kind = *p++;
-        if (kind == HT_TF_ALLOC || kind == HT_TF_ALLOC_W || kind == HT_TF_FREE) {
-            // The hot kinds, decoded in place: the generic decoder clears
-            // a whole record each time, which was a third of the replay.
-            // Only the fields these kinds carry are read by the replay.
-            uint64_t dts;
-            r.kind = kind;
-            r.ts = e->ts;
-            r.weight = HT_TF_WEIGHT_ONE;
-            if (ht_tf_varint_read(&p, end, &dts) < 0 || ht_tf_varint_read(&p, end, &r.ptr) < 0)
-                continue; // decoded fine in pass 1: cannot happen
-            if (kind != HT_TF_FREE &&
-                (ht_tf_varint_read(&p, end, &r.size) < 0 ||
-                 ht_tf_varint_read(&p, end, &r.stack) < 0 ||
-                 (kind == HT_TF_ALLOC_W && ht_tf_varint_read(&p, end, &r.weight) < 0)))
-                continue;
-            const rd_batch_t *b = &s->b[e->batch];
-            if ((r2 = ht_rp_event(rp, b->proc, b->tid, &r)) < 0)
-                return r2;
-            continue;
-        }
-        ht_tf_dec_init(&d, raw + e->off, len - e->off);
-        if (ht_tf_dec_next(&d, &r) != 1)
-            continue; // decoded fine in pass 1: cannot happen
-        r.ts = e->ts;
-        const rd_batch_t *b = &s->b[e->batch];
-        if ((r2 = ht_rp_event(rp, b->proc, b->tid, &r)) < 0)
-            return r2;
     }
     return rc;
 }
@@ -351,14 +229,9 @@ ht_rd_segment(ht_rp_t *rp, const uint8_t *raw, size_t len, uint64_t seq, uint64_
               bool reseed, int64_t stop_snapshot, bool *stopped, size_t *bad_off,
               uint64_t *nrecords)
 {
-    rd_scratch_t s = {0};
     uint64_t nrec = 0;
-    int rc = rd_segment_impl(&s, rp, raw, len, seq, seg_pid, reseed, stop_snapshot, stopped,
-                             bad_off, nrecords ? nrecords : &nrec);
-    free(s.ev);
-    free(s.tmp);
-    free(s.b);
-    return rc;
+    return rd_segment_impl(rp, raw, len, seq, seg_pid, reseed, stop_snapshot, stopped, bad_off,
+                           nrecords ? nrecords : &nrec);
 }
 
 static void
@@ -376,7 +249,6 @@ int
 ht_rd_replay(ht_rd_t *rd, ht_rp_t *rp, int64_t stop_snapshot, bool progress, char *err,
              size_t errlen)
 {
-    rd_scratch_t s = {0};
     size_t n = ht_tfr_nsegs(rd->tfr);
     const ht_file_info_t *info = ht_tfr_info(rd->tfr);
     memset(&rd->st, 0, sizeof rd->st);
@@ -437,7 +309,7 @@ ht_rd_replay(ht_rd_t *rd, ht_rp_t *rp, int64_t stop_snapshot, bool progress, cha
         }
         size_t bad_off = 0;
         bool st = false;
-        int sr = rd_segment_impl(&s, rp, raw, len, sg->seq, sg->pid, reseed, stop_snapshot, &st,
+        int sr = rd_segment_impl(rp, raw, len, sg->seq, sg->pid, reseed, stop_snapshot, &st,
                                  &bad_off, &rd->st.records);
         rd->st.segs++;
         stopped = st;
@@ -461,9 +333,6 @@ ht_rd_replay(ht_rd_t *rd, ht_rp_t *rp, int64_t stop_snapshot, bool progress, cha
     }
     if (progress)
         fputs("\r\033[K", stderr);
-    free(s.ev);
-    free(s.tmp);
-    free(s.b);
     if (rc < 0)
         return rc;
     if (!have_prev && n > 0) {

@@ -2,11 +2,10 @@
  * analyzer/reader.h -- reads a trace file's segments in sequence order and
  * drives a replay (replay.h) with their records. Prefix ht_rd_.
  *
- * Per segment: the keyframe goes first, in file order; the events of the
- * segment's batches (one batch = one thread's run of records, in time
- * order) are merged by timestamp with a stable merge, so events of one
- * thread keep their order and threads interleave as they happened. Memory
- * is 16 bytes an event of ONE segment (the trace is never held whole).
+ * Per segment: the keyframe, then the events, all in file order: the
+ * collector wrote one stream per process in time order (format 2), with
+ * frees naming their allocation by id, so nothing is sorted or matched
+ * here and memory does not depend on the segment's length.
  *
  * The first segment's keyframe seeds the state. A later keyframe is a
  * consistency point: when anything was lost before it (a gap in sequence

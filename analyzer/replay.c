@@ -43,6 +43,7 @@ typedef struct rp_impl_s {
     uint32_t nstacks, cap_stacks;
     uint64_t *frames;
     uint64_t nframes, cap_frames;
+    uint64_t next_id; // id of the next EV_ALLOC
     // pending keyframe
     bool kf_reseed, kf_open;
     uint64_t kf_ts, kf_seq, kf_snapshot, kf_reason;
@@ -291,15 +292,11 @@ rp_site_get(ht_rp_t *rp, uint32_t proc, uint64_t stack, uint64_t tid)
     return rp->nsites - 1;
 }
 
-/* ---- the live set: linear probing with backward-shift deletion ---- */
-
-static inline uint64_t
-rp_live_key(uint32_t proc, uint64_t ptr)
-{
-    // Process images share address values (fork copies the heap), so the
-    // key carries the image in bits user-space pointers never use.
-    return ptr ^ ((uint64_t)proc << 48);
-}
+/* ---- the live set: linear probing with backward-shift deletion ----
+ *
+ * Keyed by allocation id (format 2): a trace file is one id space, shared
+ * by every image of its pid (an exec goes on counting), so an id names one
+ * allocation exactly and no address can be ambiguous. */
 
 static int
 rp_live_grow(rp_impl_t *im)
@@ -396,7 +393,7 @@ rp_drop_entry(ht_rp_t *rp, rp_live_t *e, bool temporary)
 // counted: an allocation event (adds to alloc_*); otherwise a LIVE record
 // of a keyframe that restores an allocation made before the window.
 static int
-rp_alloc(ht_rp_t *rp, uint32_t proc, uint32_t thread, uint64_t ts, uint64_t ptr, uint64_t size,
+rp_alloc(ht_rp_t *rp, uint32_t proc, uint32_t thread, uint64_t ts, uint64_t key, uint64_t size,
          uint64_t stack, uint64_t weight, bool counted)
 {
     rp_impl_t *im = IMPL(rp);
@@ -411,12 +408,11 @@ rp_alloc(ht_rp_t *rp, uint32_t proc, uint32_t thread, uint64_t ts, uint64_t ptr,
     uint32_t site = rp_site_get(rp, proc, stack, tid);
     if (site == HT_RP_NONE)
         return -ENOMEM;
-    uint64_t key = rp_live_key(proc, ptr);
     rp_live_t *old = rp_live_find(im, key);
     if (old) {
-        // The program cannot hold the same address twice: its free was
-        // not recorded (or arrived out of order). Free it now, so the
-        // figures stay a consistent heap.
+        // An id is given once: only a hostile or damaged trace (a LIVE
+        // with an id not yet reached) gets here. Drop the old entry, so
+        // the figures stay a consistent heap.
         rp->n.dup_allocs++;
         rp_drop_entry(rp, old, false);
     }
@@ -455,9 +451,8 @@ rp_alloc(ht_rp_t *rp, uint32_t proc, uint32_t thread, uint64_t ts, uint64_t ptr,
 }
 
 static void
-rp_free(ht_rp_t *rp, uint32_t proc, uint32_t thread, uint64_t ptr)
+rp_free(ht_rp_t *rp, uint32_t thread, uint64_t key)
 {
-    uint64_t key = rp_live_key(proc, ptr);
     rp_live_t *e = rp_live_find(IMPL(rp), key);
     ht_rp_thread_t *th = thread != HT_RP_NONE ? &rp->threads[thread] : NULL;
     if (!e) {
@@ -776,6 +771,9 @@ ht_rp_keyframe(ht_rp_t *rp, const ht_tf_rec_t *kf, uint64_t seq, bool reseed)
     im->kf_seq = seq;
     im->kf_snapshot = kf->snapshot;
     im->kf_reason = kf->reason;
+    // Every keyframe restates the id counter, so a segment read alone (or
+    // after a gap) numbers its allocations right.
+    im->next_id = kf->next_id;
     if (reseed) {
         if (rp->first_ts != UINT64_MAX)
             rp->n.reseeds++;
@@ -869,7 +867,7 @@ ht_rp_keyframe_rec(ht_rp_t *rp, uint32_t proc, const ht_tf_rec_t *r)
         if (t == HT_RP_NONE)
             return -ENOMEM;
         uint32_t p = rp->threads[t].proc < rp->nprocs ? rp->threads[t].proc : proc;
-        return rp_alloc(rp, p, t, im->kf_ts, r->ptr, r->size, r->stack, r->weight, false);
+        return rp_alloc(rp, p, t, im->kf_ts, r->id, r->size, r->stack, r->weight, false);
     }
     case HT_TF_MODULE:
         return im->kf_reseed ? rp_module_load(rp, proc, r) : 0;
@@ -949,22 +947,35 @@ ht_rp_event(ht_rp_t *rp, uint32_t proc, uint64_t tid, const ht_tf_rec_t *r)
     if (r->ts > rp->last_ts)
         rp->last_ts = r->ts;
     switch (r->kind) {
-    case HT_TF_ALLOC:
-    case HT_TF_ALLOC_W: {
+    case HT_TF_EV_ALLOC:
+    case HT_TF_EV_ALLOC_W: {
         uint32_t t = rp_thread_get(rp, tid, proc);
         if (t == HT_RP_NONE)
             return -ENOMEM;
         rp->n.allocs++;
-        return rp_alloc(rp, proc, t, r->ts, r->ptr, r->size, r->stack, r->weight, true);
+        return rp_alloc(rp, proc, t, r->ts, IMPL(rp)->next_id++, r->size, r->stack, r->weight,
+                        true);
     }
-    case HT_TF_FREE: {
+    case HT_TF_EV_FREE: {
         uint32_t t = rp_thread_get(rp, tid, proc);
         if (t == HT_RP_NONE)
             return -ENOMEM;
         rp->n.frees++;
-        rp_free(rp, proc, t, r->ptr);
+        rp_impl_t *im = IMPL(rp);
+        if (r->back >= im->next_id || r->back > HT_TF_MAX_BACK) {
+            // Names an allocation before the id space began: corrupt.
+            rp->n.unknown_frees++;
+            rp->threads[t].has_last = false;
+            return 0;
+        }
+        rp_free(rp, t, im->next_id - 1 - r->back);
         return 0;
     }
+    case HT_TF_UNKNOWN_FREES:
+        // Cumulative per process: the latest count is the truth.
+        if (r->frees > rp->n.untracked_frees && r->frees < RP_MAX_BYTES)
+            rp->n.untracked_frees = r->frees;
+        return 0;
     case HT_TF_MODULE:
         return rp_module_load(rp, proc, r);
     case HT_TF_UNMODULE:

@@ -72,7 +72,7 @@ typedef struct ht_rp_thread_s {
     char *name;          /* from THREAD records, NULL if none */
     uint32_t proc;
     bool has_last;       /* last_alloc is this thread's latest event, an alloc */
-    uint64_t last_alloc; /* live-set key of that allocation */
+    uint64_t last_alloc; /* id of that allocation */
     uint64_t totals_ts;  /* TOTALS: the latest cumulative figures */
     uint64_t allocs, alloc_bytes, frees, free_bytes;
 } ht_rp_thread_t;
@@ -112,8 +112,9 @@ typedef struct ht_rp_snap_s {
 typedef struct ht_rp_counts_s {
     uint64_t events;          /* timestamped events replayed */
     uint64_t allocs, frees;   /* recorded (sampled) allocation events */
-    uint64_t dup_allocs;      /* alloc of a live address: the old one freed then */
-    uint64_t unknown_frees;   /* free of an address not live */
+    uint64_t dup_allocs;      /* alloc of an id still live (hostile input) */
+    uint64_t unknown_frees;   /* free naming an allocation that is not live */
+    uint64_t untracked_frees; /* UNKNOWN_FREES: frees the collector found no allocation for */
     uint64_t bad_weights;     /* weight 0 or absurd, clamped */
     uint64_t lost_events, lost_waits, lost_wait_ns; /* from LOST records */
     uint64_t reseeds;         /* keyframes that replaced the live set */

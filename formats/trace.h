@@ -9,6 +9,13 @@
  * timestamp is stored as a delta from the previous timestamp in that batch,
  * so the encoder and the decoder each carry the last timestamp.
  *
+ * Trace FILES (format version 2) do not use batches: the collector merges
+ * every thread into one time-ordered stream per process and writes events
+ * without pointers (EV_ALLOC numbers allocations 0, 1, 2, ... implicitly;
+ * EV_FREE names one by how far back it was made), with timestamps in
+ * microseconds. ALLOC, ALLOC_W, FREE and BATCH are the ring's (shim to
+ * collector) records only.
+ *
  * Everything here is no-alloc and no-stdio: the shim compiles trace_enc.c.
  * The decoder never trusts a length or a count from its input.
  * docs/FORMAT.md specifies every record byte by byte; keep it in step with
@@ -21,7 +28,16 @@
 #include <stdint.h>
 
 /* Bumped on any incompatible change of records, file or segment header. */
-#define HT_TF_VERSION 1
+#define HT_TF_VERSION 2
+
+/* Segment streams count "d" fields in microseconds (rings in ns): sub-
+ * microsecond digits are noise that zstd cannot compress, and nothing we
+ * report needs them. The encoder keeps an exact ns base and moves it by
+ * whole ticks, so the error never accumulates (docs/FORMAT.md, "d"). */
+#define HT_TF_SEG_TICK_NS 1000u
+/* Most allocation ids an EV_FREE may reach back over; a larger value is
+ * corrupt (a live set is far smaller than 2^48). */
+#define HT_TF_MAX_BACK (1ull << 48)
 
 /* Most frames a stack may have, in the shim and in the file. */
 #define HT_TF_MAX_FRAMES 1024
@@ -62,12 +78,17 @@
     X(EXIT, 0x0b, "ts:d how:u code:u")                                                  \
     X(PROCESS, 0x0c, "ts:d pid:u ppid:u flags:u sample_rate:u max_depth:u exe:s argv:s") \
     X(FORK, 0x0d, "ts:d child:u")                                                       \
-    X(LIVE, 0x0e, "ptr:u size:u stack:u weight:u ts:u tid:u flags:u")                   \
-    X(KEYFRAME, 0x0f, "ts:u seq:u snapshot:u reason:u")  /* sets the ts base */                                 \
+    X(LIVE, 0x0e, "id:u ptr:u size:u stack:u weight:u ts:u tid:u flags:u")              \
+    X(KEYFRAME, 0x0f, "ts:u seq:u snapshot:u reason:u next_id:u") /* sets the ts base */ \
     X(KEYFRAME_END, 0x10, "nlive:u")                                                    \
     X(LOST, 0x11, "ts:d events:u waits:u wait_ns:u")                                    \
     X(MEMSTAT, 0x12, "ts:d rss:u anon:u file:u shmem:u swap:u heap_free:u heap_total:u") \
-    X(SNAPSHOT_REQ, 0x13, "ts:d reason:u")
+    X(SNAPSHOT_REQ, 0x13, "ts:d reason:u")                                              \
+    X(EV_ALLOC, 0x14, "ts:d size:u stack:u")                                            \
+    X(EV_ALLOC_W, 0x15, "ts:d size:u stack:u weight:u")                                 \
+    X(EV_FREE, 0x16, "ts:d back:u")                                                     \
+    X(EV_THREAD, 0x17, "tid:u")                                                         \
+    X(UNKNOWN_FREES, 0x18, "ts:d frees:u")
 
 typedef enum ht_tf_kind_e {
 #define HT_TF_ENUM(name, code, fields) HT_TF_##name = code,
@@ -106,6 +127,7 @@ typedef struct ht_tf_rec_s {
     uint64_t ts;
     uint64_t pid, tid, ptr, size, stack, weight; /* weight: HT_TF_WEIGHT_ONE = 1 */
     uint64_t id, bias, ppid, flags, sample_rate, max_depth, child;
+    uint64_t back, next_id; /* EV_FREE; KEYFRAME */
     uint64_t how, code, seq, snapshot, reason, nlive;
     uint64_t allocs, alloc_bytes, frees, free_bytes;
     uint64_t events, waits, wait_ns;
@@ -128,11 +150,14 @@ typedef struct ht_tf_enc_s {
     uint8_t *p;       /* next byte to write */
     uint8_t *end;     /* one past the buffer */
     uint64_t last_ts; /* timestamp base for "d" fields */
+    uint32_t tick;    /* ns per "d" unit: 1 (rings), HT_TF_SEG_TICK_NS (segments) */
 } ht_tf_enc_t;
 
 /* Every put returns 0, or -ENOSPC when the record does not fit; then
  * nothing was written (p is unchanged). [as-safe] [no-alloc] */
 void ht_tf_enc_init(ht_tf_enc_t *e, uint8_t *buf, size_t cap);
+/* The same for a segment stream: "d" fields in HT_TF_SEG_TICK_NS units. */
+void ht_tf_enc_init_seg(ht_tf_enc_t *e, uint8_t *buf, size_t cap);
 int ht_tf_put_batch(ht_tf_enc_t *e, uint64_t pid, uint64_t tid, uint64_t ts);
 int ht_tf_put_alloc(ht_tf_enc_t *e, uint64_t ts, uint64_t ptr, uint64_t size, uint64_t stack,
                     uint64_t weight);  /* weight == HT_TF_WEIGHT_ONE writes ALLOC, else ALLOC_W */
@@ -152,10 +177,18 @@ int ht_tf_put_process(ht_tf_enc_t *e, uint64_t ts, uint64_t pid, uint64_t ppid, 
                       uint64_t sample_rate, uint64_t max_depth, const char *exe,
                       uint32_t exe_len, const char *argv, uint32_t argv_len);
 int ht_tf_put_fork(ht_tf_enc_t *e, uint64_t ts, uint64_t child);
-int ht_tf_put_live(ht_tf_enc_t *e, uint64_t ptr, uint64_t size, uint64_t stack, uint64_t weight,
-                   uint64_t ts, uint64_t tid, uint64_t flags);
+int ht_tf_put_live(ht_tf_enc_t *e, uint64_t id, uint64_t ptr, uint64_t size, uint64_t stack,
+                   uint64_t weight, uint64_t ts, uint64_t tid, uint64_t flags);
 int ht_tf_put_keyframe(ht_tf_enc_t *e, uint64_t ts, uint64_t seq, uint64_t snapshot,
-                       uint64_t reason);
+                       uint64_t reason, uint64_t next_id);
+/* Segment events (format 2): the next allocation id is implicit. weight ==
+ * HT_TF_WEIGHT_ONE writes EV_ALLOC, else EV_ALLOC_W. */
+int ht_tf_put_ev_alloc(ht_tf_enc_t *e, uint64_t ts, uint64_t size, uint64_t stack,
+                       uint64_t weight);
+/* back = (next_id - 1) - id of the freed allocation. */
+int ht_tf_put_ev_free(ht_tf_enc_t *e, uint64_t ts, uint64_t back);
+int ht_tf_put_ev_thread(ht_tf_enc_t *e, uint64_t tid);
+int ht_tf_put_unknown_frees(ht_tf_enc_t *e, uint64_t ts, uint64_t frees);
 int ht_tf_put_keyframe_end(ht_tf_enc_t *e, uint64_t nlive);
 int ht_tf_put_lost(ht_tf_enc_t *e, uint64_t ts, uint64_t events, uint64_t waits,
                    uint64_t wait_ns);
@@ -171,10 +204,13 @@ int ht_tf_put_rec(ht_tf_enc_t *e, const ht_tf_rec_t *r);
 typedef struct ht_tf_dec_s {
     const uint8_t *p, *end;
     uint64_t last_ts;
+    uint32_t tick; /* ns per "d" unit, as in ht_tf_enc_t */
     uint64_t frames[HT_TF_MAX_FRAMES]; /* STACK records decode here */
 } ht_tf_dec_t;
 
 void ht_tf_dec_init(ht_tf_dec_t *d, const uint8_t *buf, size_t len);
+/* A segment stream: "d" fields in HT_TF_SEG_TICK_NS units. */
+void ht_tf_dec_init_seg(ht_tf_dec_t *d, const uint8_t *buf, size_t len);
 /* Decode the next record into *r. Returns 1 for a record, 0 at the clean
  * end of the input, -EBADMSG for a malformed or truncated record (d->p is
  * then left at the start of the bad record). */

@@ -36,11 +36,20 @@ ht_tf_dec_init(ht_tf_dec_t *d, const uint8_t *buf, size_t len)
     d->p = buf;
     d->end = buf + len;
     d->last_ts = 0;
+    d->tick = 1;
+}
+
+void
+ht_tf_dec_init_seg(ht_tf_dec_t *d, const uint8_t *buf, size_t len)
+{
+    ht_tf_dec_init(d, buf, len);
+    d->tick = HT_TF_SEG_TICK_NS;
 }
 
 typedef struct dec_r_s {
     const uint8_t *p, *end;
     uint64_t ts;
+    uint64_t tick;
     int bad;
 } dec_r_t;
 
@@ -57,7 +66,7 @@ static inline uint64_t
 dec_d(dec_r_t *r)
 {
     uint64_t d = dec_u(r);
-    r->ts += d; // wraps harmlessly on hostile input; never used as a size
+    r->ts += d * r->tick; // wraps harmlessly on hostile input; never used as a size
     return r->ts;
 }
 
@@ -82,7 +91,8 @@ ht_tf_dec_next(ht_tf_dec_t *d, ht_tf_rec_t *out)
 {
     if (d->p >= d->end)
         return 0;
-    dec_r_t r = {.p = d->p + 1, .end = d->end, .ts = d->last_ts, .bad = 0};
+    dec_r_t r = {.p = d->p + 1, .end = d->end, .ts = d->last_ts,
+                 .tick = d->tick ? d->tick : 1, .bad = 0};
     ht_tf_rec_t *o = out;
     memset(o, 0, offsetof(ht_tf_rec_t, segs));
     o->kind = d->p[0];
@@ -184,6 +194,7 @@ ht_tf_dec_next(ht_tf_dec_t *d, ht_tf_rec_t *out)
         o->child = dec_u(&r);
         break;
     case HT_TF_LIVE:
+        o->id = dec_u(&r);
         o->ptr = dec_u(&r);
         o->size = dec_u(&r);
         o->stack = dec_u(&r);
@@ -197,6 +208,7 @@ ht_tf_dec_next(ht_tf_dec_t *d, ht_tf_rec_t *out)
         o->seq = dec_u(&r);
         o->snapshot = dec_u(&r);
         o->reason = dec_u(&r);
+        o->next_id = dec_u(&r);
         break;
     case HT_TF_KEYFRAME_END:
         o->nlive = dec_u(&r);
@@ -220,6 +232,25 @@ ht_tf_dec_next(ht_tf_dec_t *d, ht_tf_rec_t *out)
     case HT_TF_SNAPSHOT_REQ:
         o->ts = dec_d(&r);
         o->reason = dec_u(&r);
+        break;
+    case HT_TF_EV_ALLOC:
+    case HT_TF_EV_ALLOC_W:
+        o->ts = dec_d(&r);
+        o->size = dec_u(&r);
+        o->stack = dec_u(&r);
+        if (o->kind == HT_TF_EV_ALLOC_W)
+            o->weight = dec_u(&r);
+        break;
+    case HT_TF_EV_FREE:
+        o->ts = dec_d(&r);
+        o->back = dec_u(&r);
+        break;
+    case HT_TF_EV_THREAD:
+        o->tid = dec_u(&r);
+        break;
+    case HT_TF_UNKNOWN_FREES:
+        o->ts = dec_d(&r);
+        o->frees = dec_u(&r);
         break;
     default:
         return -EBADMSG;

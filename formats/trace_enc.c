@@ -50,6 +50,14 @@ ht_tf_enc_init(ht_tf_enc_t *e, uint8_t *buf, size_t cap)
     e->p = buf;
     e->end = buf + cap;
     e->last_ts = 0;
+    e->tick = 1;
+}
+
+void
+ht_tf_enc_init_seg(ht_tf_enc_t *e, uint8_t *buf, size_t cap)
+{
+    ht_tf_enc_init(e, buf, cap);
+    e->tick = HT_TF_SEG_TICK_NS;
 }
 
 /*
@@ -62,6 +70,7 @@ typedef struct enc_w_s {
     ht_tf_enc_t *e;
     uint8_t *p;
     uint64_t ts;
+    uint64_t tick;
     int full;
 } enc_w_t;
 
@@ -71,6 +80,7 @@ enc_begin(enc_w_t *w, ht_tf_enc_t *e, uint8_t kind)
     w->e = e;
     w->p = e->p;
     w->ts = e->last_ts;
+    w->tick = e->tick ? e->tick : 1;
     w->full = (w->p >= e->end);
     if (!w->full)
         *w->p++ = kind;
@@ -88,15 +98,19 @@ enc_u(enc_w_t *w, uint64_t v)
     w->p += ht_tf_varint_write(w->p, v);
 }
 
-/* Timestamp delta. A timestamp older than the base (two clocks read out of
- * order across a batch) is clamped to the base, so deltas stay unsigned. */
+/* Timestamp delta in ticks. A timestamp older than the base (two clocks
+ * read out of order across a batch) is clamped to the base, so deltas stay
+ * unsigned. The base moves by whole ticks only: it stays exact in ns, so
+ * the quantization error of a decoded time is always under one tick and
+ * never accumulates over a stream. */
 static inline void
 enc_d(enc_w_t *w, uint64_t ts)
 {
     if (ts < w->ts)
         ts = w->ts;
-    enc_u(w, ts - w->ts);
-    w->ts = ts;
+    uint64_t d = (ts - w->ts) / w->tick;
+    enc_u(w, d);
+    w->ts += d * w->tick;
 }
 
 static inline void
@@ -295,11 +309,12 @@ ht_tf_put_fork(ht_tf_enc_t *e, uint64_t ts, uint64_t child)
 }
 
 int
-ht_tf_put_live(ht_tf_enc_t *e, uint64_t ptr, uint64_t size, uint64_t stack, uint64_t weight,
-               uint64_t ts, uint64_t tid, uint64_t flags)
+ht_tf_put_live(ht_tf_enc_t *e, uint64_t id, uint64_t ptr, uint64_t size, uint64_t stack,
+               uint64_t weight, uint64_t ts, uint64_t tid, uint64_t flags)
 {
     enc_w_t w;
     enc_begin(&w, e, HT_TF_LIVE);
+    enc_u(&w, id);
     enc_u(&w, ptr);
     enc_u(&w, size);
     enc_u(&w, stack);
@@ -311,7 +326,8 @@ ht_tf_put_live(ht_tf_enc_t *e, uint64_t ptr, uint64_t size, uint64_t stack, uint
 }
 
 int
-ht_tf_put_keyframe(ht_tf_enc_t *e, uint64_t ts, uint64_t seq, uint64_t snapshot, uint64_t reason)
+ht_tf_put_keyframe(ht_tf_enc_t *e, uint64_t ts, uint64_t seq, uint64_t snapshot, uint64_t reason,
+                   uint64_t next_id)
 {
     enc_w_t w;
     enc_begin(&w, e, HT_TF_KEYFRAME);
@@ -319,6 +335,7 @@ ht_tf_put_keyframe(ht_tf_enc_t *e, uint64_t ts, uint64_t seq, uint64_t snapshot,
     enc_u(&w, seq);
     enc_u(&w, snapshot);
     enc_u(&w, reason);
+    enc_u(&w, next_id);
     w.ts = ts; // a keyframe, like a batch, sets the timestamp base
     return enc_finish(&w);
 }
@@ -372,6 +389,49 @@ ht_tf_put_snapshot_req(ht_tf_enc_t *e, uint64_t ts, uint64_t reason)
 }
 
 int
+ht_tf_put_ev_alloc(ht_tf_enc_t *e, uint64_t ts, uint64_t size, uint64_t stack, uint64_t weight)
+{
+    enc_w_t w;
+    int exact = (weight == HT_TF_WEIGHT_ONE);
+    enc_begin(&w, e, exact ? HT_TF_EV_ALLOC : HT_TF_EV_ALLOC_W);
+    enc_d(&w, ts);
+    enc_u(&w, size);
+    enc_u(&w, stack);
+    if (!exact)
+        enc_u(&w, weight);
+    return enc_finish(&w);
+}
+
+int
+ht_tf_put_ev_free(ht_tf_enc_t *e, uint64_t ts, uint64_t back)
+{
+    enc_w_t w;
+    enc_begin(&w, e, HT_TF_EV_FREE);
+    enc_d(&w, ts);
+    enc_u(&w, back);
+    return enc_finish(&w);
+}
+
+int
+ht_tf_put_ev_thread(ht_tf_enc_t *e, uint64_t tid)
+{
+    enc_w_t w;
+    enc_begin(&w, e, HT_TF_EV_THREAD);
+    enc_u(&w, tid);
+    return enc_finish(&w);
+}
+
+int
+ht_tf_put_unknown_frees(ht_tf_enc_t *e, uint64_t ts, uint64_t frees)
+{
+    enc_w_t w;
+    enc_begin(&w, e, HT_TF_UNKNOWN_FREES);
+    enc_d(&w, ts);
+    enc_u(&w, frees);
+    return enc_finish(&w);
+}
+
+int
 ht_tf_put_rec(ht_tf_enc_t *e, const ht_tf_rec_t *r)
 {
     switch (r->kind) {
@@ -406,9 +466,10 @@ ht_tf_put_rec(ht_tf_enc_t *e, const ht_tf_rec_t *r)
     case HT_TF_FORK:
         return ht_tf_put_fork(e, r->ts, r->child);
     case HT_TF_LIVE:
-        return ht_tf_put_live(e, r->ptr, r->size, r->stack, r->weight, r->ts, r->tid, r->flags);
+        return ht_tf_put_live(e, r->id, r->ptr, r->size, r->stack, r->weight, r->ts, r->tid,
+                              r->flags);
     case HT_TF_KEYFRAME:
-        return ht_tf_put_keyframe(e, r->ts, r->seq, r->snapshot, r->reason);
+        return ht_tf_put_keyframe(e, r->ts, r->seq, r->snapshot, r->reason, r->next_id);
     case HT_TF_KEYFRAME_END:
         return ht_tf_put_keyframe_end(e, r->nlive);
     case HT_TF_LOST:
@@ -418,6 +479,16 @@ ht_tf_put_rec(ht_tf_enc_t *e, const ht_tf_rec_t *r)
                                  r->heap_free, r->heap_total);
     case HT_TF_SNAPSHOT_REQ:
         return ht_tf_put_snapshot_req(e, r->ts, r->reason);
+    case HT_TF_EV_ALLOC:
+        return ht_tf_put_ev_alloc(e, r->ts, r->size, r->stack, HT_TF_WEIGHT_ONE);
+    case HT_TF_EV_ALLOC_W:
+        return ht_tf_put_ev_alloc(e, r->ts, r->size, r->stack, r->weight);
+    case HT_TF_EV_FREE:
+        return ht_tf_put_ev_free(e, r->ts, r->back);
+    case HT_TF_EV_THREAD:
+        return ht_tf_put_ev_thread(e, r->tid);
+    case HT_TF_UNKNOWN_FREES:
+        return ht_tf_put_unknown_frees(e, r->ts, r->frees);
     default:
         return -EINVAL;
     }

@@ -615,8 +615,12 @@ ht_tfr_open(ht_tfr_t **out, const char *path, char *err, size_t errlen)
     uint32_t version = tf_get32(h + 8);
     if (version != HT_TF_VERSION) {
         rc = -EBADMSG;
-        tfr_err(err, errlen, "%s: trace format version %u, this heaptrace reads version %u",
-                path, version, HT_TF_VERSION);
+        // Say which side is older: a version 1 trace (pointers and ns in
+        // every event) is simply recorded again with this heaptrace.
+        tfr_err(err, errlen, "%s: trace format version %u, this heaptrace reads version %u%s",
+                path, version, HT_TF_VERSION,
+                version < HT_TF_VERSION ? " (recorded by an older heaptrace: record it again)"
+                                        : " (recorded by a newer heaptrace)");
         goto fail;
     }
     if (tf_get32(h + 12) != TF_FH_LEN || tf_get32(h + 16) != TF_DATA_OFF ||

@@ -30,7 +30,9 @@ dump_usage(FILE *f)
             "segment {\"type\":\"segment\",...} and its records, each with \"seg\", \"type\"\n"
             "(the record kind in lowercase: alloc, free, stack, ...) and every field\n"
             "of the kind; records inside a keyframe carry \"keyframe\":true, events\n"
-            "inside a batch carry the batch's \"pid\" and \"tid\". Addresses are hex\n"
+            "after the keyframe carry the segment's \"pid\" and the \"tid\" of the\n"
+            "last ev_thread. ev_alloc records carry the \"id\" they number, ev_free\n"
+            "records the \"id\" they free (from \"back\"). Addresses are hex\n"
             "strings. Damaged or torn segments are reported on stderr; the rest is\n"
             "still dumped.\n\n"
             "Example:\n"
@@ -153,7 +155,7 @@ dump_field_u(const ht_tf_rec_t *r, const char *name, uint64_t *v)
     }
     F(ts) F(pid) F(tid) F(ptr) F(size) F(stack) F(weight) F(id) F(bias) F(ppid) F(flags)
     F(sample_rate) F(max_depth) F(child) F(how) F(code) F(seq) F(snapshot) F(reason) F(nlive)
-    F(allocs) F(alloc_bytes) F(frees) F(free_bytes) F(events) F(waits) F(wait_ns) F(rss)
+    F(back) F(next_id) F(allocs) F(alloc_bytes) F(frees) F(free_bytes) F(events) F(waits) F(wait_ns) F(rss)
     F(anon) F(file) F(shmem) F(swap) F(heap_free) F(heap_total)
 #undef F
     return false;
@@ -244,8 +246,10 @@ dump_field(const ht_tf_rec_t *r, const char *name, char type)
     }
 }
 
+/* has_id: the allocation id an ev_alloc numbers or an ev_free frees. */
 static void
-dump_rec(size_t seg, const ht_tf_rec_t *r, bool kf, bool in_batch, uint64_t bpid, uint64_t btid)
+dump_rec(size_t seg, const ht_tf_rec_t *r, bool kf, bool in_batch, uint64_t bpid, uint64_t btid,
+         bool has_id, uint64_t id)
 {
     char kname[32];
     const char *n = ht_tf_kind_name(r->kind);
@@ -283,13 +287,15 @@ dump_rec(size_t seg, const ht_tf_rec_t *r, bool kf, bool in_batch, uint64_t bpid
         has_pid |= !strcmp(name, "pid");
         dump_field(r, name, type);
     }
+    if (has_id)
+        dump_u("id", id);
     if (in_batch && !kf && r->kind != HT_TF_BATCH) {
         if (!has_pid)
             dump_u("pid", bpid);
         if (!has_tid)
             dump_u("tid", btid);
     }
-    if (r->kind == HT_TF_ALLOC_W && !dump_json) {
+    if ((r->kind == HT_TF_ALLOC_W || r->kind == HT_TF_EV_ALLOC_W) && !dump_json) {
         printf(" (x%.3f)", (double)r->weight / (double)HT_TF_WEIGHT_ONE);
     }
     dump_end();
@@ -397,21 +403,40 @@ cmd_dump(int argc, char **argv)
                          "readable", path, (unsigned long long)s->seq, len,
                          (unsigned long long)s->raw_len);
         }
-        ht_tf_dec_init(d, raw, len);
+        ht_tf_dec_init_seg(d, raw, len);
         ht_tf_rec_t rec;
-        bool kf = false, in_batch = false;
-        uint64_t bpid = 0, btid = 0;
+        bool kf = false, in_events = false;
+        uint64_t tid = 0, next_id = 0;
         while ((rc = ht_tf_dec_next(d, &rec)) == 1) {
-            if (rec.kind == HT_TF_KEYFRAME)
+            bool has_id = false;
+            uint64_t id = 0;
+            switch (rec.kind) {
+            case HT_TF_KEYFRAME:
                 kf = true;
-            if (rec.kind == HT_TF_BATCH) {
-                in_batch = true;
-                bpid = rec.pid;
-                btid = rec.tid;
+                next_id = rec.next_id;
+                break;
+            case HT_TF_EV_THREAD:
+                tid = rec.tid;
+                break;
+            case HT_TF_EV_ALLOC:
+            case HT_TF_EV_ALLOC_W:
+                has_id = true;
+                id = next_id++;
+                break;
+            case HT_TF_EV_FREE:
+                // back counts from the latest allocation; one reaching
+                // before the id space began is corrupt: no id then.
+                has_id = rec.back < next_id;
+                id = next_id - 1 - rec.back;
+                break;
+            default:
+                break;
             }
-            dump_rec(i, &rec, kf, in_batch, bpid, btid);
-            if (rec.kind == HT_TF_KEYFRAME_END)
+            dump_rec(i, &rec, kf, in_events, s->pid, tid, has_id, id);
+            if (rec.kind == HT_TF_KEYFRAME_END) {
                 kf = false;
+                in_events = true;
+            }
         }
         if (rc < 0) {
             fflush(stdout);

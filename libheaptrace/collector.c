@@ -284,6 +284,7 @@ coll_stk_intern(coll_stacks_t *s, const uint64_t *f, uint32_t n)
 
 typedef struct coll_live_s {
     uint64_t ptr, size, weight, ts;
+    uint64_t id; /* allocation number in this trace's id space */
     uint32_t stack, tid, flags, pad;
 } coll_live_t;
 
@@ -337,6 +338,20 @@ coll_live_put(coll_liveset_t *ls, const coll_live_t *v)
     return 0;
 }
 
+static coll_live_t *
+coll_live_get(coll_liveset_t *ls, uint64_t ptr)
+{
+    if (!ls->cap || !ptr)
+        return NULL;
+    size_t mask = ls->cap - 1, i = coll_live_home(ptr, mask);
+    while (ls->e[i].ptr != ptr) {
+        if (!ls->e[i].ptr)
+            return NULL;
+        i = (i + 1) & mask;
+    }
+    return &ls->e[i];
+}
+
 static void
 coll_live_del(coll_liveset_t *ls, uint64_t ptr)
 {
@@ -373,7 +388,16 @@ coll_live_free(coll_liveset_t *ls)
     memset(ls, 0, sizeof *ls);
 }
 
-/* A copy with every entry flagged INHERITED (a forked child's start). */
+static int
+coll_live_id_cmp(const void *a, const void *b)
+{
+    uint64_t x = (*(coll_live_t *const *)a)->id, y = (*(coll_live_t *const *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+/* A copy with every entry flagged INHERITED (a forked child's start),
+ * renumbered 0..n-1 in the parent's allocation order: the child's trace
+ * is a new id space, and its next id is then dst->n. */
 static int
 coll_live_copy(coll_liveset_t *dst, const coll_liveset_t *src)
 {
@@ -381,13 +405,28 @@ coll_live_copy(coll_liveset_t *dst, const coll_liveset_t *src)
     if (!src->cap)
         return 0;
     dst->e = malloc(src->cap * sizeof *dst->e);
-    if (!dst->e)
+    coll_live_t **order = malloc((src->n ? src->n : 1) * sizeof *order);
+    if (!dst->e || !order) {
+        free(dst->e);
+        free(order);
+        dst->e = NULL;
         return -ENOMEM;
+    }
     memcpy(dst->e, src->e, src->cap * sizeof *dst->e);
     dst->cap = src->cap;
     dst->n = src->n;
-    for (size_t i = 0; i < dst->cap; i++)
+    size_t n = 0;
+    for (size_t i = 0; i < dst->cap; i++) {
+        if (!dst->e[i].ptr)
+            continue;
         dst->e[i].flags |= HT_TF_LIVE_INHERITED;
+        if (n < src->n)
+            order[n++] = &dst->e[i];
+    }
+    qsort(order, n, sizeof *order, coll_live_id_cmp);
+    for (size_t i = 0; i < n; i++)
+        order[i]->id = i;
+    free(order);
     return 0;
 }
 
@@ -463,8 +502,27 @@ struct coll_proc_s {
     size_t cap;
     ht_tf_enc_t enc;
     size_t kf_len;
-    bool seg_open, in_batch;
-    uint64_t cur_tid;
+    uint64_t kf_ts;
+    bool seg_open, thr_set;
+    uint64_t cur_tid; /* thread of the last EV_THREAD in this segment, if thr_set */
+
+    // Allocation ids: EV_ALLOC numbers allocations implicitly, next_id is
+    // the number of the next one (KEYFRAME restates it).
+    uint64_t next_id;
+    // The stream's clock: nothing is written with an earlier time. Events
+    // advance it; so does each poll's horizon (every event older than it
+    // has been written), which is the time of the collector's own records.
+    uint64_t clock;
+    uint64_t unknown_frees, unknown_written; /* frees of pointers not live */
+    uint64_t dup_allocs; /* allocs of an address still live (its free was lost) */
+
+    // Records consumed but not written yet (section "ordering" below).
+    struct coll_pev_s *pev;
+    size_t npev, cap_pev;
+    struct coll_pev_s *pev_tmp;
+    size_t cap_pev_tmp;
+    uint8_t *arena; /* encodings of the pending records other than alloc/free */
+    size_t arena_n, arena_cap;
     uint64_t seq, seg_snapshot;
     uint64_t t0, t1, seg_born;
     uint32_t serial;   /* segment counter for the stamps */
@@ -563,17 +621,25 @@ proc_ts(coll_proc_t *p, uint64_t ts)
         p->t1 = ts;
 }
 
-/* Make the next records part of a batch of `tid`. A new BATCH also when the
- * time goes backwards (TOTALS written for other threads), so that deltas
- * never clamp. */
+/* The next EV_ALLOC / EV_FREE belong to thread `tid`: an EV_THREAD only
+ * when the thread changes (a single-threaded stream has one a segment). */
 static void
-proc_batch(coll_proc_t *p, uint64_t tid, uint64_t ts)
+proc_thread(coll_proc_t *p, uint64_t tid)
 {
-    if (p->in_batch && p->cur_tid == tid && ts >= p->enc.last_ts)
+    if (p->thr_set && p->cur_tid == tid)
         return;
-    COLL_PUT(p, ht_tf_put_batch(&p->enc, (uint64_t)p->pid, tid, ts));
-    p->in_batch = true;
+    COLL_PUT(p, ht_tf_put_ev_thread(&p->enc, tid));
+    p->thr_set = true;
     p->cur_tid = tid;
+}
+
+/* The stream's time now, for the collector's own records. */
+static uint64_t
+proc_clock(coll_proc_t *p)
+{
+    if (!p->clock)
+        p->clock = coll_now();
+    return p->clock;
 }
 
 /* STACK id once per segment, before its first use. */
@@ -604,22 +670,26 @@ proc_emit_stack(coll_proc_t *p, uint32_t id)
 static void
 proc_seg_begin(coll_proc_t *p, uint64_t snapshot, uint64_t reason)
 {
-    uint64_t ts = coll_now();
+    // The keyframe is the state after every event written so far, so it
+    // carries the stream's time, not the wall clock's: events still
+    // pending are at least that old and keep their own times after it.
+    uint64_t ts = proc_clock(p);
     if (!p->buf && proc_grow(p) < 0)
         return;
-    ht_tf_enc_init(&p->enc, p->buf, p->cap);
+    ht_tf_enc_init_seg(&p->enc, p->buf, p->cap);
     // A new serial invalidates every stamp at once: no clearing per segment.
     if (++p->serial == 0) {
         memset(p->stamp, 0, p->stamp_n * sizeof *p->stamp);
         p->serial = 1;
     }
-    p->in_batch = false;
+    p->thr_set = false;
     p->t0 = p->t1 = ts;
-    p->seg_born = ts;
+    p->kf_ts = ts;
+    p->seg_born = coll_now();
     p->seg_snapshot = snapshot;
     p->seg_open = true;
 
-    COLL_PUT(p, ht_tf_put_keyframe(&p->enc, ts, p->seq, snapshot, reason));
+    COLL_PUT(p, ht_tf_put_keyframe(&p->enc, ts, p->seq, snapshot, reason, p->next_id));
     COLL_PUT(p, ht_tf_put_process(&p->enc, ts, (uint64_t)p->pid, (uint64_t)p->ppid, p->flags,
                                   p->sample_rate, p->max_depth, p->exe, p->exe_len, p->argv,
                                   p->argv_len));
@@ -640,8 +710,8 @@ proc_seg_begin(coll_proc_t *p, uint64_t snapshot, uint64_t reason)
         const coll_live_t *l = &p->live.e[i];
         if (!l->ptr)
             continue;
-        COLL_PUT(p, ht_tf_put_live(&p->enc, l->ptr, l->size, l->stack, l->weight, l->ts, l->tid,
-                                   l->flags));
+        COLL_PUT(p, ht_tf_put_live(&p->enc, l->id, l->ptr, l->size, l->stack, l->weight, l->ts,
+                                   l->tid, l->flags));
         nlive++;
     }
     for (size_t i = 0; i < p->nthr; i++) {
@@ -677,7 +747,7 @@ proc_read_memstat(coll_proc_t *p)
         return false;
     // smaps_rollup has no Shmem line on most kernels; shared-memory pages
     // then count as file-backed (they are, in tmpfs).
-    p->ms.ts = coll_now();
+    p->ms.ts = proc_clock(p);
     p->ms.rss = v[0];
     p->ms.anon = v[1];
     p->ms.shmem = v[2];
@@ -691,7 +761,6 @@ proc_read_memstat(coll_proc_t *p)
 static void
 proc_put_memstat(coll_proc_t *p)
 {
-    proc_batch(p, 0, p->ms.ts);
     COLL_PUT(p, ht_tf_put_memstat(&p->enc, p->ms.ts, p->ms.rss, p->ms.anon, p->ms.file,
                                   p->ms.shmem, p->ms.swap, p->heap_free, p->heap_total));
     proc_ts(p, p->ms.ts);
@@ -719,10 +788,15 @@ proc_seg_end(coll_proc_t *p, bool memstat)
     if (memstat && proc_read_memstat(p))
         proc_put_memstat(p);
     if (memcmp(p->lost, p->lost_written, sizeof p->lost)) {
-        uint64_t ts = coll_now();
-        proc_batch(p, 0, ts);
+        uint64_t ts = proc_clock(p);
         COLL_PUT(p, ht_tf_put_lost(&p->enc, ts, p->lost[0], p->lost[1], p->lost[2]));
         memcpy(p->lost_written, p->lost, sizeof p->lost);
+        proc_ts(p, ts);
+    }
+    if (p->unknown_frees != p->unknown_written) {
+        uint64_t ts = proc_clock(p);
+        COLL_PUT(p, ht_tf_put_unknown_frees(&p->enc, ts, p->unknown_frees));
+        p->unknown_written = p->unknown_frees;
         proc_ts(p, ts);
     }
     size_t len = (size_t)(p->enc.p - p->buf);
@@ -795,9 +869,10 @@ proc_snapshot(coll_proc_t *p, uint64_t reason)
             memcpy(tmp, p->buf, kf);
             size_t len = kf;
             if (ms) {
+                // Continues the keyframe's stream: its time base and tick.
                 ht_tf_enc_t e;
-                ht_tf_enc_init(&e, tmp + kf, 2 * HT_TF_MAX_FIXED_REC);
-                ht_tf_put_batch(&e, (uint64_t)p->pid, 0, saved.ts);
+                ht_tf_enc_init_seg(&e, tmp + kf, 2 * HT_TF_MAX_FIXED_REC);
+                e.last_ts = p->kf_ts;
                 ht_tf_put_memstat(&e, saved.ts, saved.rss, saved.anon, saved.file, saved.shmem,
                                   saved.swap, p->heap_free, p->heap_total);
                 len = (size_t)(e.p - tmp);
@@ -914,6 +989,10 @@ proc_start(coll_proc_t *p)
     ht_coll_t *c = p->c;
     p->state = PROC_ACTIVE;
     p->snap_last_ns = coll_now();
+    // The first keyframe is the start of the image: events recorded before
+    // the collector got here keep their own times after it.
+    if (!p->clock && p->src && p->src->start_ns)
+        p->clock = p->src->start_ns;
     size_t n = strlen(c->output) + 32;
     p->path = malloc(n);
     p->info = malloc(sizeof *p->info);
@@ -971,6 +1050,7 @@ coll_has_exit(const ht_coll_t *c, pid_t pid)
 
 static void src_release(ht_coll_t *c, ht_coll_src_t *s);
 static void src_drain(ht_coll_t *c, ht_coll_src_t *s);
+static void proc_process(coll_proc_t *p, uint64_t until);
 
 /* The process is gone (or the in-process collector stops): close the open
  * segment, then the EXIT snapshot: keyframe (the live set = leaks), EXIT. */
@@ -980,6 +1060,11 @@ proc_finish(coll_proc_t *p, bool alive)
     ht_coll_t *c = p->c;
     if (p->state == PROC_WAIT_FORK)
         proc_start(p);
+    // Nothing more can arrive: every pending record is written now.
+    proc_process(p, UINT64_MAX);
+    uint64_t now = coll_now();
+    if (now > p->clock)
+        p->clock = now;
     uint64_t how = HT_TF_EXIT_UNKNOWN, code = 0;
     int status;
     if (coll_take_exit(c, p->pid, &status)) {
@@ -997,8 +1082,7 @@ proc_finish(coll_proc_t *p, bool alive)
     proc_seg_end(p, alive);
     p->nsnap++;
     proc_seg_begin(p, p->nsnap, HT_TF_SNAP_EXIT);
-    uint64_t ts = coll_now();
-    proc_batch(p, 0, ts);
+    uint64_t ts = proc_clock(p);
     COLL_PUT(p, ht_tf_put_exit(&p->enc, ts, how, code));
     c->st.snapshots++;
     if (c->prefix && p->buf)
@@ -1020,6 +1104,13 @@ proc_finish(coll_proc_t *p, bool alive)
     free(p->buf);
     p->buf = NULL;
     p->cap = 0;
+    free(p->pev);
+    free(p->pev_tmp);
+    free(p->arena);
+    p->pev = p->pev_tmp = NULL;
+    p->npev = p->cap_pev = p->cap_pev_tmp = 0;
+    p->arena = NULL;
+    p->arena_n = p->arena_cap = 0;
     free(p->stamp);
     p->stamp = NULL;
     p->stamp_n = 0;
@@ -1037,6 +1128,7 @@ coll_fork(ht_coll_t *c, coll_proc_t *parent, pid_t child)
     if (ch && ch->state == PROC_WAIT_FORK) {
         coll_live_free(&ch->live);
         ch->live = copy;
+        ch->next_id = copy.n; // coll_live_copy numbered them 0..n-1
         proc_start(ch);
         return;
     }
@@ -1194,31 +1286,72 @@ proc_image_from_rec(coll_proc_t *p, const ht_tf_rec_t *r)
     p->argv_len = r->str2_len;
 }
 
-/* One record from the source of process p, in that thread's order. */
+/* ---- ordering: consumed records wait, then go out in time order ----
+ *
+ * The file is ONE stream per process, in time order, in which a free names
+ * the allocation it frees (EV_FREE back-references), so the collector must
+ * decide, for every free, which allocation it frees: the order in which it
+ * applies records must be the order in which they happened. The ring gives
+ * each thread's records in order, but threads one after another. So every
+ * poll (src_consume) works like this:
+ *
+ *   1. T = CLOCK_MONOTONIC now, taken BEFORE any buffer is scanned;
+ *   2. consume everything the ring holds into the pending array;
+ *   3. apply, in timestamp order (stable: a thread's own records are in
+ *      order already), the pending records with ts < T; the others wait
+ *      for the next poll (at the process's end everything is applied).
+ *
+ * Why this is exact when thread B reuses an address X that thread A freed:
+ * the shim records a free (takes its ts, then commits the record) BEFORE it
+ * calls the real free, and an alloc AFTER the real malloc returned. So A's
+ * FREE of X was committed before B's malloc could return X, i.e. before
+ * B's ts_b. If B's ALLOC is applied in this poll, ts_b < T, so A's FREE
+ * was committed before T, i.e. before the scan started: the scan found it
+ * (ht_ring_consume reads every buffer's committed length after T), and it
+ * sorts before B's ALLOC since its ts < ts_b. If ts_b >= T, B's ALLOC
+ * waits, and A's FREE is applied no later than it.
+ */
+
+typedef struct coll_pev_s {
+    uint64_t ts, ptr, size, weight, tid;
+    uint32_t stack;    /* collector stack id (mapped when consumed) */
+    uint32_t off, len; /* other kinds: their encoding in the arena */
+    uint8_t kind;
+} coll_pev_t;
+
+static int
+proc_pev_push(coll_proc_t *p, const coll_pev_t *v)
+{
+    if (p->npev == p->cap_pev) {
+        size_t nc = p->cap_pev ? p->cap_pev * 2 : 4096;
+        coll_pev_t *n = realloc(p->pev, nc * sizeof *n);
+        if (!n)
+            return -ENOMEM;
+        p->pev = n;
+        p->cap_pev = nc;
+    }
+    p->pev[p->npev++] = *v;
+    return 0;
+}
+
+/* Queue one consumed record (rec->tid set). Stack definitions are applied
+ * at once: they are immutable and the records after them need them. */
 static void
-proc_record(coll_proc_t *p, ht_coll_src_t *s, const ht_tf_rec_t *r)
+proc_pend(coll_proc_t *p, ht_coll_src_t *s, const ht_tf_rec_t *r)
 {
     ht_coll_t *c = p->c;
     c->st.events++;
+    coll_pev_t v = {.ts = r->ts, .tid = r->tid, .kind = r->kind};
     switch (r->kind) {
     case HT_TF_ALLOC:
-    case HT_TF_ALLOC_W: {
-        uint32_t sid = src_stack(c, s, r->stack);
-        proc_emit_stack(p, sid);
-        proc_batch(p, r->tid, r->ts);
-        COLL_PUT(p, ht_tf_put_alloc(&p->enc, r->ts, r->ptr, r->size, sid, r->weight));
-        coll_live_t l = {.ptr = r->ptr, .size = r->size, .weight = r->weight, .ts = r->ts,
-                         .stack = sid, .tid = (uint32_t)r->tid, .flags = 0};
-        coll_live_put(&p->live, &l);
-        // Estimated bytes: size * weight, in the weight's fixed point.
-        p->bytes_since_snap +=
-            (uint64_t)(((unsigned __int128)r->size * r->weight) >> HT_TF_WEIGHT_SHIFT);
+    case HT_TF_ALLOC_W:
+        v.ptr = r->ptr;
+        v.size = r->size;
+        v.weight = r->weight;
+        v.stack = src_stack(c, s, r->stack);
         break;
-    }
     case HT_TF_FREE:
-        proc_batch(p, r->tid, r->ts);
-        COLL_PUT(p, ht_tf_put_free(&p->enc, r->ts, r->ptr));
-        coll_live_del(&p->live, r->ptr);
+        v.ptr = r->ptr;
         break;
     case HT_TF_STACK: {
         // Stacks normally live in the ring's table; a source that sends
@@ -1241,88 +1374,288 @@ proc_record(coll_proc_t *p, ht_coll_src_t *s, const ht_tf_rec_t *r)
         return;
     }
     case HT_TF_MODULE:
-        proc_mod_add(p, r);
-        proc_batch(p, r->tid, r->ts);
-        COLL_PUT(p, ht_tf_put_rec(&p->enc, r));
-        break;
     case HT_TF_UNMODULE:
-        proc_mod_del(p, r->id);
-        proc_batch(p, r->tid, r->ts);
-        COLL_PUT(p, ht_tf_put_rec(&p->enc, r));
-        break;
-    case HT_TF_THREAD: {
-        coll_thr_t *t = proc_thr(p, r->tid);
-        if (t) {
-            char *nm = malloc(r->str_len + 1u);
-            if (nm) {
-                memcpy(nm, r->str, r->str_len);
-                nm[r->str_len] = 0;
-                free(t->name);
-                t->name = nm;
-                t->name_len = r->str_len;
-            }
-            t->alive = true;
-        }
-        proc_batch(p, r->tid, r->ts);
-        COLL_PUT(p, ht_tf_put_rec(&p->enc, r));
-        break;
-    }
-    case HT_TF_THREAD_END: {
-        coll_thr_t *t = proc_thr(p, r->tid);
-        if (t)
-            t->alive = false;
-        proc_batch(p, r->tid, r->ts);
-        COLL_PUT(p, ht_tf_put_rec(&p->enc, r));
-        break;
-    }
-    case HT_TF_TOTALS: {
-        coll_thr_t *t = proc_thr(p, r->tid);
-        if (t) {
-            t->has_totals = true;
-            t->allocs = r->allocs;
-            t->alloc_bytes = r->alloc_bytes;
-            t->frees = r->frees;
-            t->free_bytes = r->free_bytes;
-        }
-        proc_batch(p, r->tid, r->ts);
-        COLL_PUT(p, ht_tf_put_rec(&p->enc, r));
-        break;
-    }
+    case HT_TF_THREAD:
+    case HT_TF_THREAD_END:
+    case HT_TF_TOTALS:
     case HT_TF_PROCESS:
-        proc_image_from_rec(p, r);
-        proc_batch(p, r->tid, r->ts);
-        COLL_PUT(p, ht_tf_put_rec(&p->enc, r));
-        break;
     case HT_TF_FORK:
-        proc_batch(p, r->tid, r->ts);
-        COLL_PUT(p, ht_tf_put_rec(&p->enc, r));
-        proc_ts(p, r->ts);
-        coll_fork(c, p, (pid_t)r->child);
-        break;
     case HT_TF_EXIT:
-        // The collector writes EXIT itself, with waitpid's status when it
-        // has one; the shim's guess is the fallback.
-        p->shim_exit = true;
-        p->shim_how = r->how;
-        p->shim_code = r->code;
-        return;
     case HT_TF_MEMSTAT:
-        // The shim knows the allocator's numbers (mallinfo2), the collector
-        // the kernel's: they meet in the collector's next MEMSTAT.
-        p->heap_free = r->heap_free;
-        p->heap_total = r->heap_total;
-        return;
     case HT_TF_SNAPSHOT_REQ:
-        proc_ts(p, r->ts);
-        proc_snapshot(p, r->reason ? r->reason : HT_TF_SNAP_API);
-        return;
-    case HT_TF_LOST:
-        return; // the ring header's counters are the truth
+    case HT_TF_LOST: {
+        // Kept encoded (strings point into the ring, which is reused):
+        // from a zero base, so the "d" field is the absolute time.
+        if (p->arena_cap - p->arena_n < HT_TF_MAX_FIXED_REC + 3 * HT_TF_MAX_STR + 1024) {
+            size_t nc = p->arena_cap ? p->arena_cap * 2 : (64u << 10);
+            uint8_t *na = realloc(p->arena, nc);
+            if (!na) {
+                p->dropped++;
+                return;
+            }
+            p->arena = na;
+            p->arena_cap = nc;
+        }
+        if (p->arena_n > UINT32_MAX / 2) {
+            p->dropped++;
+            return;
+        }
+        ht_tf_enc_t e;
+        ht_tf_enc_init(&e, p->arena + p->arena_n, p->arena_cap - p->arena_n);
+        if (ht_tf_put_rec(&e, r) < 0) {
+            p->dropped++;
+            return;
+        }
+        v.off = (uint32_t)p->arena_n;
+        v.len = (uint32_t)(e.p - (p->arena + p->arena_n));
+        p->arena_n += v.len;
+        break;
+    }
     default:
         c->st.bad_records++;
         return;
     }
-    proc_ts(p, r->ts);
+    if (proc_pev_push(p, &v) < 0)
+        p->dropped++;
+}
+
+/* Stable sort of the pending records by ts. They arrive as sorted runs
+ * (what waited from the last poll, then one run per thread), so this is a
+ * natural merge sort: O(n log runs), O(n) when already in order. */
+static int
+proc_pev_sort(coll_proc_t *p)
+{
+    size_t n = p->npev, i = 1;
+    while (i < n && p->pev[i - 1].ts <= p->pev[i].ts)
+        i++;
+    if (i >= n)
+        return 0;
+    if (p->cap_pev_tmp < n) {
+        coll_pev_t *t = realloc(p->pev_tmp, n * sizeof *t);
+        if (!t)
+            return -ENOMEM;
+        p->pev_tmp = t;
+        p->cap_pev_tmp = n;
+    }
+    coll_pev_t *a = p->pev, *b = p->pev_tmp;
+    for (;;) {
+        size_t out = 0, lo = 0, runs = 0;
+        while (lo < n) {
+            size_t mid = lo + 1;
+            while (mid < n && a[mid - 1].ts <= a[mid].ts)
+                mid++;
+            size_t hi = mid;
+            if (mid < n) {
+                hi = mid + 1;
+                while (hi < n && a[hi - 1].ts <= a[hi].ts)
+                    hi++;
+            }
+            // Ties take the left run first: consumption order is kept.
+            size_t x = lo, y = mid;
+            while (x < mid && y < hi)
+                b[out++] = a[y].ts < a[x].ts ? a[y++] : a[x++];
+            while (x < mid)
+                b[out++] = a[x++];
+            while (y < hi)
+                b[out++] = a[y++];
+            lo = hi;
+            runs++;
+        }
+        coll_pev_t *t = a;
+        a = b;
+        b = t;
+        if (runs <= 1)
+            break;
+    }
+    if (a != p->pev) {
+        coll_pev_t *t = p->pev;
+        size_t cp = p->cap_pev;
+        p->pev = p->pev_tmp;
+        p->cap_pev = p->cap_pev_tmp;
+        p->pev_tmp = t;
+        p->cap_pev_tmp = cp;
+    }
+    return 0;
+}
+
+static void proc_apply(coll_proc_t *p, const coll_pev_t *v);
+
+/* Apply the pending records with ts < until, in time order; keep the rest
+ * (their arena bytes compacted to the front). */
+static void
+proc_process(coll_proc_t *p, uint64_t until)
+{
+    if (!p->npev) {
+        p->arena_n = 0;
+        if (until != UINT64_MAX && until > p->clock)
+            p->clock = until;
+        return;
+    }
+    if (proc_pev_sort(p) < 0) {
+        // No memory to sort: apply in consumption order, which is right
+        // for one thread and at worst misattributes a reused address.
+        until = UINT64_MAX;
+    }
+    size_t i = 0, n = p->npev;
+    // p->npev may be reset by proc_finish below us only through this
+    // function; apply never consumes, so the array is stable here.
+    for (; i < n && p->pev[i].ts < until && p->state == PROC_ACTIVE; i++)
+        proc_apply(p, &p->pev[i]);
+    if (i < n && p->state == PROC_ACTIVE) {
+        // Keep the tail; move its arena bytes to the front, in order.
+        size_t an = 0;
+        for (size_t k = i; k < n; k++) {
+            coll_pev_t v = p->pev[k];
+            if (v.len) {
+                memmove(p->arena + an, p->arena + v.off, v.len);
+                v.off = (uint32_t)an;
+                an += v.len;
+            }
+            p->pev[k - i] = v;
+        }
+        p->npev = n - i;
+        p->arena_n = an;
+    } else {
+        p->npev = 0;
+        p->arena_n = 0;
+    }
+    if (until != UINT64_MAX && until > p->clock)
+        p->clock = until;
+}
+
+/* An allocation at ptr: the next id. An address still live means its free
+ * was lost (--lossy) or never recorded: the old block is freed first, so
+ * the stream stays a consistent heap. */
+static void
+proc_apply_alloc(coll_proc_t *p, const coll_pev_t *v)
+{
+    proc_emit_stack(p, v->stack);
+    proc_thread(p, v->tid);
+    coll_live_t *old = coll_live_get(&p->live, v->ptr);
+    if (old) {
+        p->dup_allocs++;
+        COLL_PUT(p, ht_tf_put_ev_free(&p->enc, v->ts, p->next_id - 1 - old->id));
+        coll_live_del(&p->live, v->ptr);
+    }
+    COLL_PUT(p, ht_tf_put_ev_alloc(&p->enc, v->ts, v->size, v->stack, v->weight));
+    coll_live_t l = {.ptr = v->ptr, .size = v->size, .weight = v->weight, .ts = v->ts,
+                     .id = p->next_id++, .stack = v->stack, .tid = (uint32_t)v->tid,
+                     .flags = 0};
+    coll_live_put(&p->live, &l);
+    // Estimated bytes: size * weight, in the weight's fixed point.
+    p->bytes_since_snap +=
+        (uint64_t)(((unsigned __int128)v->size * v->weight) >> HT_TF_WEIGHT_SHIFT);
+}
+
+static void
+proc_apply(coll_proc_t *p, const coll_pev_t *v)
+{
+    ht_coll_t *c = p->c;
+    if (v->ts > p->clock)
+        p->clock = v->ts;
+    switch (v->kind) {
+    case HT_TF_ALLOC:
+    case HT_TF_ALLOC_W:
+        proc_apply_alloc(p, v);
+        break;
+    case HT_TF_FREE: {
+        coll_live_t *l = coll_live_get(&p->live, v->ptr);
+        if (!l) {
+            // Never recorded (allocated before recording, or not sampled
+            // and let through by the shim): nothing in the file to free.
+            p->unknown_frees++;
+            return;
+        }
+        proc_thread(p, v->tid);
+        COLL_PUT(p, ht_tf_put_ev_free(&p->enc, v->ts, p->next_id - 1 - l->id));
+        coll_live_del(&p->live, v->ptr);
+        break;
+    }
+    default: {
+        ht_tf_dec_t d;
+        ht_tf_rec_t rr, *r = &rr;
+        ht_tf_dec_init(&d, p->arena + v->off, v->len);
+        if (ht_tf_dec_next(&d, r) != 1) {
+            c->st.bad_records++;
+            return;
+        }
+        r->tid = v->tid;
+        switch (r->kind) {
+        case HT_TF_MODULE:
+            proc_mod_add(p, r);
+            COLL_PUT(p, ht_tf_put_rec(&p->enc, r));
+            break;
+        case HT_TF_UNMODULE:
+            proc_mod_del(p, r->id);
+            COLL_PUT(p, ht_tf_put_rec(&p->enc, r));
+            break;
+        case HT_TF_THREAD: {
+            coll_thr_t *t = proc_thr(p, r->tid);
+            if (t) {
+                char *nm = malloc(r->str_len + 1u);
+                if (nm) {
+                    memcpy(nm, r->str, r->str_len);
+                    nm[r->str_len] = 0;
+                    free(t->name);
+                    t->name = nm;
+                    t->name_len = r->str_len;
+                }
+                t->alive = true;
+            }
+            COLL_PUT(p, ht_tf_put_rec(&p->enc, r));
+            break;
+        }
+        case HT_TF_THREAD_END: {
+            coll_thr_t *t = proc_thr(p, r->tid);
+            if (t)
+                t->alive = false;
+            COLL_PUT(p, ht_tf_put_rec(&p->enc, r));
+            break;
+        }
+        case HT_TF_TOTALS: {
+            coll_thr_t *t = proc_thr(p, r->tid);
+            if (t) {
+                t->has_totals = true;
+                t->allocs = r->allocs;
+                t->alloc_bytes = r->alloc_bytes;
+                t->frees = r->frees;
+                t->free_bytes = r->free_bytes;
+            }
+            COLL_PUT(p, ht_tf_put_rec(&p->enc, r));
+            break;
+        }
+        case HT_TF_PROCESS:
+            proc_image_from_rec(p, r);
+            COLL_PUT(p, ht_tf_put_rec(&p->enc, r));
+            break;
+        case HT_TF_FORK:
+            COLL_PUT(p, ht_tf_put_rec(&p->enc, r));
+            proc_ts(p, r->ts);
+            coll_fork(c, p, (pid_t)r->child);
+            break;
+        case HT_TF_EXIT:
+            // The collector writes EXIT itself, with waitpid's status when
+            // it has one; the shim's guess is the fallback.
+            p->shim_exit = true;
+            p->shim_how = r->how;
+            p->shim_code = r->code;
+            return;
+        case HT_TF_MEMSTAT:
+            // The shim knows the allocator's numbers (mallinfo2), the
+            // collector the kernel's: they meet in the next MEMSTAT.
+            p->heap_free = r->heap_free;
+            p->heap_total = r->heap_total;
+            return;
+        case HT_TF_SNAPSHOT_REQ:
+            proc_ts(p, r->ts);
+            proc_snapshot(p, r->reason ? r->reason : HT_TF_SNAP_API);
+            return;
+        default:
+            return; // LOST: the ring header's counters are the truth
+        }
+    }
+    }
+    proc_ts(p, v->ts);
     if (c->o.snapshot_every && p->bytes_since_snap >= c->o.snapshot_every)
         proc_snapshot(p, HT_TF_SNAP_BYTES);
     else
@@ -1334,7 +1667,7 @@ src_rec_cb(void *ctx, const ht_tf_rec_t *r)
 {
     ht_coll_src_t *s = ctx;
     if (s->proc && s->proc->state == PROC_ACTIVE)
-        proc_record(s->proc, s, r);
+        proc_pend(s->proc, s, r);
     return 0;
 }
 
@@ -1388,10 +1721,15 @@ src_consume(ht_coll_t *c, ht_coll_src_t *s)
     if (!s->is_ring)
         return 0;
     long n = 0, k;
+    // The horizon, taken before the first scan (see "ordering" above):
+    // the first ht_ring_consume reads everything committed before it.
+    uint64_t horizon = coll_now();
     // Bounded: a program producing as fast as we read must not starve the
     // other rings and the timers.
     for (int i = 0; i < 64 && (k = ht_ring_consume(&s->cons, src_rec_cb, s)) > 0; i++)
         n += k;
+    if (s->proc && s->proc->state == PROC_ACTIVE)
+        proc_process(s->proc, horizon);
     ht_ring_hdr_t *h = s->ring.hdr;
     uint64_t req = atomic_load(&h->snapshot_req);
     for (int i = 0; s->snap_seen < req && i < 16; i++) {
@@ -1432,6 +1770,7 @@ src_attach(ht_coll_t *c, ht_coll_src_t *s)
         if (p->src) {
             ht_coll_src_t *old = p->src;
             src_drain(c, old);
+            proc_process(p, UINT64_MAX); // the old image is finished
             for (int i = 0; i < 3; i++)
                 p->lost_base[i] = p->lost[i];
             src_release(c, old);
@@ -1464,6 +1803,7 @@ src_attach(ht_coll_t *c, ht_coll_src_t *s)
     // A forked child starts with its parent's live set, which only the
     // parent's FORK record (maybe not consumed yet) can give.
     if (coll_pending_take(c, p->pid, &p->live)) {
+        p->next_id = p->live.n; // coll_live_copy numbered them 0..n-1
         proc_start(p);
     } else if ((s->info.flags & HT_TF_PROC_FORKED) || coll_proc_find(c, s->info.ppid)) {
         p->state = PROC_WAIT_FORK;
@@ -1569,6 +1909,9 @@ ht_coll_destroy(ht_coll_t *c)
         free(p->info);
         free(p->buf);
         free(p->stamp);
+        free(p->pev);
+        free(p->pev_tmp);
+        free(p->arena);
         free(p);
     }
     while (c->pending) {
@@ -1864,8 +2207,9 @@ ht_coll_src_open(ht_coll_t *c, const ht_coll_src_info_t *info, ht_coll_stack_fn 
 }
 
 int
-ht_coll_src_feed(ht_coll_t *c, ht_coll_src_t *s, const ht_tf_rec_t *rec)
+ht_coll_src_pend(ht_coll_t *c, ht_coll_src_t *s, const ht_tf_rec_t *rec)
 {
+    (void)c;
     coll_proc_t *p = s->proc;
     if (p && p->state == PROC_WAIT_FORK) {
         // Without a ring there is nowhere to leave records waiting: the
@@ -1873,7 +2217,23 @@ ht_coll_src_feed(ht_coll_t *c, ht_coll_src_t *s, const ht_tf_rec_t *rec)
         proc_start(p);
     }
     if (p && p->state == PROC_ACTIVE)
-        proc_record(p, s, rec);
+        proc_pend(p, s, rec);
+    return 0;
+}
+
+void
+ht_coll_src_process(ht_coll_t *c, ht_coll_src_t *s, uint64_t until)
+{
+    (void)c;
+    if (s->proc && s->proc->state == PROC_ACTIVE)
+        proc_process(s->proc, until);
+}
+
+int
+ht_coll_src_feed(ht_coll_t *c, ht_coll_src_t *s, const ht_tf_rec_t *rec)
+{
+    ht_coll_src_pend(c, s, rec);
+    ht_coll_src_process(c, s, UINT64_MAX);
     return 0;
 }
 

@@ -7,8 +7,10 @@
  * Per traced process (pid) the collector keeps what a keyframe needs --
  * modules, threads, per-thread TOTALS, the live set of recorded
  * allocations, the stacks they use -- and writes self-contained segments:
- * each starts with a keyframe, then the events re-encoded in BATCHes per
- * thread (docs/FORMAT.md section 2). A segment is closed every
+ * each starts with a keyframe, then the events of every thread merged into
+ * one stream in time order, allocations numbered and frees naming the
+ * allocation they free (docs/FORMAT.md section 2; the ordering rule is
+ * explained in collector.c). A segment is closed every
  * seg_raw_max bytes of events or seg_age_ns with events, at every
  * snapshot, at exec and at the end.
  *
@@ -119,7 +121,13 @@ typedef struct ht_coll_src_info_s {
  * the pid of an open process is an exec of it (same trace file). */
 int ht_coll_src_open(ht_coll_t *c, const ht_coll_src_info_t *info, ht_coll_stack_fn fn,
                      void *ctx, ht_coll_src_t **out);
-/* Process one record as if consumed from a ring (rec->tid set). 0. */
+/* Queue one record as if consumed from a ring (rec->tid set, ts absolute);
+ * nothing is written until ht_coll_src_process. 0. */
+int ht_coll_src_pend(ht_coll_t *c, ht_coll_src_t *s, const ht_tf_rec_t *rec);
+/* Write the queued records with ts < until, in time order (stable), as a
+ * poll does with its horizon; UINT64_MAX: all of them. */
+void ht_coll_src_process(ht_coll_t *c, ht_coll_src_t *s, uint64_t until);
+/* ht_coll_src_pend, then ht_coll_src_process(UINT64_MAX). 0. */
 int ht_coll_src_feed(ht_coll_t *c, ht_coll_src_t *s, const ht_tf_rec_t *rec);
 /* The process is gone: finish its trace (EXIT from ht_coll_note_exit if
  * given, else unknown). The source is freed. */

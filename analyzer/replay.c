@@ -296,7 +296,15 @@ rp_site_get(ht_rp_t *rp, uint32_t proc, uint64_t stack, uint64_t tid)
  *
  * Keyed by allocation id (format 2): a trace file is one id space, shared
  * by every image of its pid (an exec goes on counting), so an id names one
- * allocation exactly and no address can be ambiguous. */
+ * allocation exactly and no address can be ambiguous. Another file (a
+ * forked child's) counts from 0 again: the key carries the image too, in
+ * bits no id reaches (ids stay below HT_TF_MAX_BACK = 2^48). */
+
+static inline uint64_t
+rp_live_key(uint32_t proc, uint64_t id)
+{
+    return id ^ ((uint64_t)proc << 48);
+}
 
 static int
 rp_live_grow(rp_impl_t *im)
@@ -867,7 +875,8 @@ ht_rp_keyframe_rec(ht_rp_t *rp, uint32_t proc, const ht_tf_rec_t *r)
         if (t == HT_RP_NONE)
             return -ENOMEM;
         uint32_t p = rp->threads[t].proc < rp->nprocs ? rp->threads[t].proc : proc;
-        return rp_alloc(rp, p, t, im->kf_ts, r->id, r->size, r->stack, r->weight, false);
+        return rp_alloc(rp, p, t, im->kf_ts, rp_live_key(p, r->id), r->size, r->stack, r->weight,
+                        false);
     }
     case HT_TF_MODULE:
         return im->kf_reseed ? rp_module_load(rp, proc, r) : 0;
@@ -953,7 +962,8 @@ ht_rp_event(ht_rp_t *rp, uint32_t proc, uint64_t tid, const ht_tf_rec_t *r)
         if (t == HT_RP_NONE)
             return -ENOMEM;
         rp->n.allocs++;
-        return rp_alloc(rp, proc, t, r->ts, IMPL(rp)->next_id++, r->size, r->stack, r->weight,
+        uint64_t id = IMPL(rp)->next_id++;
+        return rp_alloc(rp, proc, t, r->ts, rp_live_key(proc, id), r->size, r->stack, r->weight,
                         true);
     }
     case HT_TF_EV_FREE: {
@@ -968,7 +978,7 @@ ht_rp_event(ht_rp_t *rp, uint32_t proc, uint64_t tid, const ht_tf_rec_t *r)
             rp->threads[t].has_last = false;
             return 0;
         }
-        rp_free(rp, t, im->next_id - 1 - r->back);
+        rp_free(rp, t, rp_live_key(proc, im->next_id - 1 - r->back));
         return 0;
     }
     case HT_TF_UNKNOWN_FREES:

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 
-SEG_MAGIC_CANDIDATES = (b"HTSG", b"GSTH")
+SEG_MAGIC_CANDIDATES = (b"HTSEGMT\0",)  # formats/tracefile.c, docs/FORMAT.md 1.2
 TIME_LIMIT = 20
 MEM_LIMIT = 2 << 30  # address space per analysis run
 

@@ -10,7 +10,9 @@
 #   modules      [{id, path, bias, segs}], unmodules [ids]
 #   alloc_frames {size: [frames of each allocation's stack]} (only with
 #                RSTAT_FRAMES=1: it is big)
-#   segments, seqs, pid, free_null
+#   segments, seqs, pid
+#   free_null    frees the collector found no allocation for (UNKNOWN_FREES;
+#                free(NULL) would be one: it must not be recorded at all)
 rstat() {
     "$HT" dump --json "$1" | python3 -c '
 import json, os, sys
@@ -49,19 +51,19 @@ for line in sys.stdin:
             o["live_end"] = cur
         continue
     o["types"][t] = o["types"].get(t, 0) + 1
-    if t in ("alloc", "alloc_w"):
+    if t in ("ev_alloc", "ev_alloc_w"):
         k = str(r["size"])
         o["allocs"][k] = o["allocs"].get(k, 0) + 1
         tids.setdefault(k, set()).add(r["tid"])
-        live[r["ptr"]] = k
+        live[r["id"]] = k
         if frames:
             o["alloc_frames"].setdefault(k, []).append(stacks.get(r["stack"], []))
-    elif t == "free":
-        if r["ptr"] == "0x0":
-            o["free_null"] += 1
-        k = live.pop(r["ptr"], None)
+    elif t == "ev_free":
+        k = live.pop(r.get("id"), None)
         if k is not None:
             o["frees"][k] = o["frees"].get(k, 0) + 1
+    elif t == "unknown_frees":
+        o["free_null"] = max(o["free_null"], r["frees"])
     elif t == "exit":
         o["exit"] = [r["how"], r["code"]]
     elif t == "module":

@@ -17,10 +17,9 @@ alloc_by_size = {}
 live = {}
 sel_allocs = sel_frees = 0
 bad = 0
-events = []
-# The file holds each thread's batches in turn, so an address freed by one
-# thread and reused by another can appear out of order: match allocations
-# and frees in timestamp order, as the analyzer does.
+# Format 2: the collector wrote each process's events as one stream in
+# time order; allocations are numbered (dump gives each ev_alloc its "id")
+# and a free names the id it frees. So matching is exact and in file order.
 for line in sys.stdin:
     line = line.strip()
     if not line:
@@ -32,19 +31,16 @@ for line in sys.stdin:
         continue
     if r.get("keyframe"):
         continue
-    events.append(r)
-events.sort(key=lambda r: int(r.get("ts", 0)))
-for r in events:
     t = r.get("type")
     types[t] = types.get(t, 0) + 1
-    if t in ("alloc", "alloc_w"):
+    if t in ("ev_alloc", "ev_alloc_w"):
         sz = int(r["size"])
         alloc_by_size[sz] = alloc_by_size.get(sz, 0) + 1
-        live[r["ptr"]] = sz
+        live[r["id"]] = sz
         if sizes is None or sz in sizes:
             sel_allocs += 1
-    elif t == "free":
-        sz = live.pop(r["ptr"], None)
+    elif t == "ev_free" and "id" in r:
+        sz = live.pop(r["id"], None)
         if sz is not None and (sizes is None or sz in sizes):
             sel_frees += 1
 out = {

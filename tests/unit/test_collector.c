@@ -83,15 +83,15 @@ typedef struct summary_s {
     uint64_t seg_pid;
 } summary_t;
 
-static live_t state[NPTR], kf[NPTR];
+/* Allocation ids (format 2) index the state: a trace is one id space. */
+#define NID 65536
+static live_t state[NID], kf[NID];
 
 static size_t
-idx(uint64_t ptr)
+idx(uint64_t id)
 {
-    ck_assert_uint_ge(ptr, PBASE);
-    size_t i = (size_t)((ptr - PBASE) / 16);
-    ck_assert_uint_lt(i, NPTR);
-    return i;
+    ck_assert_uint_lt(id, NID);
+    return (size_t)id;
 }
 
 static void
@@ -115,12 +115,12 @@ check_trace(const char *path, summary_t *sm)
         const uint8_t *raw;
         size_t len;
         ck_assert_int_eq(ht_tfr_load(r, i, &raw, &len, err, sizeof err), 0);
-        ht_tf_dec_init(d, raw, len);
+        ht_tf_dec_init_seg(d, raw, len);
         ht_tf_rec_t x;
         memset(defined, 0, sizeof defined);
         memset(kf, 0, sizeof kf);
         int in_kf = 0, nrec = 0, batch = 0, exec_here = 0;
-        uint64_t nlive = 0, snapshot = 0;
+        uint64_t nlive = 0, snapshot = 0, next_id = 0, last_ts = 0;
         int rc;
         while ((rc = ht_tf_dec_next(d, &x)) == 1) {
             if (nrec++ == 0) {
@@ -128,6 +128,8 @@ check_trace(const char *path, summary_t *sm)
                 ck_assert_uint_eq(x.seq, sg->seq);
                 in_kf = 1;
                 snapshot = x.snapshot;
+                next_id = x.next_id;
+                last_ts = x.ts;
                 if (x.snapshot) {
                     if (i == 0) // a snapshot file starts at its own number
                         sm->snapshots = x.snapshot - 1;
@@ -137,6 +139,12 @@ check_trace(const char *path, summary_t *sm)
                 continue;
             }
             ck_assert_int_ne(x.kind, HT_TF_KEYFRAME);
+            // One merged stream in time order: times never go back.
+            if (x.kind != HT_TF_LIVE && x.kind != HT_TF_STACK && x.kind != HT_TF_EV_THREAD &&
+                x.kind != HT_TF_KEYFRAME_END) {
+                ck_assert_uint_ge(x.ts, last_ts);
+                last_ts = x.ts;
+            }
             switch (x.kind) {
             case HT_TF_STACK:
                 ck_assert_uint_lt(x.id, sizeof defined);
@@ -146,7 +154,8 @@ check_trace(const char *path, summary_t *sm)
             case HT_TF_LIVE: {
                 ck_assert(in_kf);
                 ck_assert(x.stack == 0 || defined[x.stack]);
-                size_t k = idx(x.ptr);
+                size_t k = idx(x.id);
+                ck_assert_uint_lt(x.id, next_id);
                 ck_assert(!kf[k].on);
                 kf[k] = (live_t){x.size, x.stack, x.flags, 1};
                 nlive++;
@@ -165,7 +174,7 @@ check_trace(const char *path, summary_t *sm)
                 } else {
                     // The heart of self-containment: the keyframe is
                     // exactly what replaying everything before it gives.
-                    for (size_t k = 0; k < NPTR; k++) {
+                    for (size_t k = 0; k < NID; k++) {
                         ck_assert_int_eq(kf[k].on, state[k].on);
                         if (kf[k].on) {
                             ck_assert_uint_eq(kf[k].size, state[k].size);
@@ -184,31 +193,42 @@ check_trace(const char *path, summary_t *sm)
                 if (x.flags & HT_TF_PROC_EXEC)
                     sm->exec_seen = 1;
                 break;
-            case HT_TF_BATCH:
+            case HT_TF_EV_THREAD:
                 ck_assert(!in_kf);
                 batch = 1;
                 break;
-            case HT_TF_ALLOC:
-            case HT_TF_ALLOC_W: {
+            case HT_TF_EV_ALLOC:
+            case HT_TF_EV_ALLOC_W: {
                 ck_assert(!in_kf && batch);
                 ck_assert_msg(x.stack == 0 || defined[x.stack], "stack %llu used before defined",
                               (unsigned long long)x.stack);
-                size_t k = idx(x.ptr);
+                size_t k = idx(next_id++);
+                ck_assert(!state[k].on);
                 state[k] = (live_t){x.size, x.stack, 0, 1};
                 sm->allocs++;
                 break;
             }
-            case HT_TF_FREE:
+            case HT_TF_EV_FREE: {
                 ck_assert(!in_kf && batch);
-                if (x.ptr >= PBASE && x.ptr < PBASE + NPTR * 16)
-                    state[idx(x.ptr)].on = 0;
+                // Exact: a free always names a live allocation.
+                ck_assert_uint_lt(x.back, next_id);
+                size_t k = idx(next_id - 1 - x.back);
+                ck_assert(state[k].on);
+                state[k].on = 0;
                 sm->frees++;
+                break;
+            }
+            case HT_TF_BATCH:
+            case HT_TF_ALLOC:
+            case HT_TF_ALLOC_W:
+            case HT_TF_FREE:
+                ck_abort_msg("ring record kind %u in a trace file", x.kind);
                 break;
             case HT_TF_FORK:
                 sm->forks++;
                 break;
             case HT_TF_MEMSTAT:
-                ck_assert(!in_kf && batch);
+                ck_assert(!in_kf);
                 ck_assert_uint_gt(x.rss, 0);
                 sm->memstats++;
                 break;
@@ -298,7 +318,7 @@ START_TEST(test_segments_self_contained)
     r.str_len = 6;
     ht_coll_src_feed(c, s, &r);
     size_t allocs = 0, frees = 0;
-    churn(c, s, 30000, 1, &ts, &allocs, &frees);
+    churn(c, s, 80000, 1, &ts, &allocs, &frees);
     r = rec(HT_TF_SNAPSHOT_REQ, 100, ts++);
     ht_coll_src_feed(c, s, &r);
     churn(c, s, 3000, 2, &ts, &allocs, &frees);
@@ -394,6 +414,74 @@ START_TEST(test_fork_inherits_live_set)
     ck_assert_uint_eq(sm.exit_how, HT_TF_EXIT_SIGNAL);
     ck_assert_uint_eq(sm.exit_code, SIGKILL);
     ck_assert_uint_eq(sm.proc_flags_last & HT_TF_PROC_FORKED, HT_TF_PROC_FORKED);
+}
+END_TEST
+
+/* The collector's ordering rule: thread A frees X, thread B then gets X
+ * from malloc. The scan met B's buffer first, so B's ALLOC was consumed
+ * before A's FREE; both are older than the poll's horizon. The file must
+ * have A's free first, naming A's block, and B's block live. */
+START_TEST(test_reused_address_across_threads_in_order)
+{
+    ht_coll_t *c = mk(0);
+    ht_coll_src_t *s = src(c, getpid(), getppid(), HT_TF_PROC_ALL);
+    uint64_t X = PBASE + 16 * 7;
+    ht_tf_rec_t r = rec(HT_TF_ALLOC, 7, 1000000); // A's block at X, an earlier poll
+    r.ptr = X;
+    r.size = 100;
+    r.stack = 1;
+    ht_coll_src_feed(c, s, &r);
+    // This poll, in the unlucky scan order: B's buffer, then A's.
+    r = rec(HT_TF_ALLOC, 8, 3000000); // B: malloc returned X again
+    r.ptr = X;
+    r.size = 200;
+    r.stack = 2;
+    ht_coll_src_pend(c, s, &r);
+    r = rec(HT_TF_ALLOC, 8, 9000000); // B, after the horizon: waits
+    r.ptr = X + 16;
+    r.size = 300;
+    r.stack = 3;
+    ht_coll_src_pend(c, s, &r);
+    r = rec(HT_TF_FREE, 7, 2000000); // A: free(X), recorded before the real free
+    r.ptr = X;
+    ht_coll_src_pend(c, s, &r);
+    ht_coll_src_process(c, s, 5000000); // the horizon T of this poll
+    ht_coll_src_close(c, s);
+    ht_coll_destroy(c);
+
+    summary_t sm;
+    check_trace(out, &sm); // every free names a live block, times in order
+    ck_assert_uint_eq(sm.allocs, 3);
+    ck_assert_uint_eq(sm.frees, 1);
+    ck_assert_uint_eq(sm.last_kf_nlive, 2);
+    // And the exact sequence: A allocs id 0; A frees it (back 0); B allocs
+    // id 1 (size 200), then id 2 (size 300, after the horizon).
+    char err[256];
+    ht_tfr_t *t;
+    ck_assert_int_eq(ht_tfr_open(&t, out, err, sizeof err), 0);
+    const uint8_t *raw;
+    size_t len;
+    ck_assert_int_eq(ht_tfr_load(t, 0, &raw, &len, err, sizeof err), 0);
+    ht_tf_dec_t *d = malloc(sizeof *d);
+    ht_tf_dec_init_seg(d, raw, len);
+    ht_tf_rec_t x;
+    char seq[64] = "";
+    uint64_t tid = 0;
+    while (ht_tf_dec_next(d, &x) == 1) {
+        char one[16] = "";
+        if (x.kind == HT_TF_EV_THREAD)
+            tid = x.tid;
+        else if (x.kind == HT_TF_EV_ALLOC)
+            snprintf(one, sizeof one, "%c+%llu ", tid == 7 ? 'A' : 'B',
+                     (unsigned long long)x.size);
+        else if (x.kind == HT_TF_EV_FREE)
+            snprintf(one, sizeof one, "%c-%llu ", tid == 7 ? 'A' : 'B',
+                     (unsigned long long)x.back);
+        strncat(seq, one, sizeof seq - strlen(seq) - 1);
+    }
+    free(d);
+    ht_tfr_close(t);
+    ck_assert_str_eq(seq, "A+100 A-0 B+200 B+300 ");
 }
 END_TEST
 
@@ -535,6 +623,7 @@ suite_collector(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_segments_self_contained);
     tcase_add_test(tc, test_fork_inherits_live_set);
+    tcase_add_test(tc, test_reused_address_across_threads_in_order);
     tcase_add_test(tc, test_exec_continues_file);
     tcase_add_test(tc, test_snapshot_files_and_bytes_trigger);
     tcase_add_test(tc, test_output_exists_is_reported);

@@ -5,6 +5,7 @@
 #include "analyzer/diff.h"
 #include "analyzer/profile_build.h"
 #include "formats/trace.h"
+#include "tests/unit/v2enc.h"
 #include "formats/tracefile.h"
 
 #include <check.h>
@@ -20,6 +21,7 @@
 static char dir[64], path[128];
 static uint8_t raw[1 << 16];
 static ht_tf_enc_t e;
+static v2_t v; // pointer-based calls -> format 2 events
 
 // Two functions of this binary whose names the symbolizer must find.
 __attribute__((noinline)) void rd_test_site_alpha(void);
@@ -79,12 +81,13 @@ open_w(uint64_t rate)
     fi.flags = rate ? 0 : HT_TF_PROC_ALL;
     fi.pid = 100;
     fi.sample_rate = rate;
-    fi.start_mono_ns = 1000;
+    fi.start_mono_ns = 1000000;
     fi.start_realtime_ns = 1700000000000000000ull;
     strcpy(fi.exe, "/bin/test-prog");
     strcpy(fi.argv, "test-prog --x");
     ht_tfw_t *w = NULL;
     ck_assert_int_eq(ht_tfw_open(&w, path, &fi, 0), 0);
+    v2_reset(&v, &e); // a new file: a new id space
     return w;
 }
 
@@ -104,8 +107,8 @@ kf_begin(uint64_t ts, uint64_t seq, uint64_t snapshot)
     char exe[512];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     ck_assert_int_gt(n, 0);
-    ht_tf_enc_init(&e, raw, sizeof raw);
-    ck_assert_int_eq(ht_tf_put_keyframe(&e, ts, seq, snapshot, snapshot ? HT_TF_SNAP_API : 0), 0);
+    ck_assert_int_eq(v2_keyframe(&v, raw, sizeof raw, ts, seq, snapshot,
+                                 snapshot ? HT_TF_SNAP_API : 0), 0);
     ck_assert_int_eq(ht_tf_put_module(&e, ts, 1, m.bias, exe, (uint32_t)n, NULL, 0, m.segs,
                                       m.nsegs), 0);
     // Return addresses a few bytes into the functions: ip - 1 is inside.
@@ -148,25 +151,25 @@ static void
 write_two_segments(void)
 {
     ht_tfw_t *w = open_w(0);
-    kf_begin(1000, 0, 0);
+    kf_begin(1000000, 0, 0);
     ht_tf_put_keyframe_end(&e, 0);
-    ht_tf_put_batch(&e, 100, 100, 1000);
-    ht_tf_put_thread(&e, 1000, 100, "main", 4);
-    ht_tf_put_alloc(&e, 1010, 0x1000, 100, 1, ONE);
-    ht_tf_put_alloc(&e, 1020, 0x2000, 200, 2, ONE);
-    ht_tf_put_alloc(&e, 1030, 0x3000, 300, 9, ONE); // stack 9: never defined
-    ht_tf_put_free(&e, 1040, 0x2000);
+    v2_thread(&v, 100);
+    ht_tf_put_thread(&e, 1000000, 100, "main", 4);
+    v2_alloc(&v, 1010000, 0x1000, 100, 1, ONE);
+    v2_alloc(&v, 1020000, 0x2000, 200, 2, ONE);
+    v2_alloc(&v, 1030000, 0x3000, 300, 9, ONE); // stack 9: never defined
+    v2_free(&v, 1040000, 0x2000);
     put_seg(w, 0, 1000, 1040);
 
-    kf_begin(2000, 1, 1);
-    ht_tf_put_live(&e, 0x1000, 100, 1, ONE, 1010, 100, 0);
-    ht_tf_put_live(&e, 0x3000, 300, 9, ONE, 1030, 100, 0);
-    ht_tf_put_totals(&e, 1040, 100, 3, 600, 1, 200);
+    kf_begin(2000000, 1, 1);
+    v2_live(&v, 0x1000, 100, 1, ONE, 1010000, 100, 0);
+    v2_live(&v, 0x3000, 300, 9, ONE, 1030000, 100, 0);
+    ht_tf_put_totals(&e, 1040000, 100, 3, 600, 1, 200);
     ht_tf_put_keyframe_end(&e, 2);
-    ht_tf_put_batch(&e, 100, 100, 2000);
-    ht_tf_put_alloc(&e, 2010, 0x4000, 1000, 2, ONE);
-    ht_tf_put_totals(&e, 2020, 100, 1004, 10600, 1, 200); // includes unsampled... all
-    ht_tf_put_exit(&e, 2030, HT_TF_EXIT_STATUS, 7);
+    v2_thread(&v, 100);
+    v2_alloc(&v, 2010000, 0x4000, 1000, 2, ONE);
+    ht_tf_put_totals(&e, 2020000, 100, 1004, 10600, 1, 200); // includes unsampled... all
+    ht_tf_put_exit(&e, 2030000, HT_TF_EXIT_STATUS, 7);
     put_seg(w, 1, 2000, 2030);
     ck_assert_int_eq(ht_tfw_close(w), 0);
 }
@@ -186,9 +189,9 @@ START_TEST(test_whole_trace_profile)
     ck_assert(p->v[HT_M_LEAKED_SPACE] == 1400);
     ck_assert(p->v[HT_M_LEAKED_OBJECTS] == 3);
     ck_assert(p->peak_bytes == 1400);
-    ck_assert_uint_eq(p->peak_ns, 2010 - 1000);
-    ck_assert_uint_eq(p->start_ns, 1000);
-    ck_assert_uint_eq(p->end_ns, 2030);
+    ck_assert_uint_eq(p->peak_ns, 2010000 - 1000000);
+    ck_assert_uint_eq(p->start_ns, 1000000);
+    ck_assert_uint_eq(p->end_ns, 2030000);
     ck_assert_int_eq(p->snapshot, -1);
     ck_assert_uint_eq(p->nsnapshots, 1);
     ck_assert_uint_eq(p->segs_lost, 0);
@@ -229,7 +232,7 @@ START_TEST(test_snapshot_spec)
     ck_assert(p->v[HT_M_INUSE_SPACE] == 400);
     ck_assert(p->v[HT_M_ALLOC_SPACE] == 600);
     ck_assert(!p->exited);
-    ck_assert_uint_eq(p->end_ns, 2000);
+    ck_assert_uint_eq(p->end_ns, 2000000);
     ht_prof_destroy(p);
 
     snprintf(spec, sizeof spec, "%s@3", path);
@@ -244,17 +247,17 @@ END_TEST
 START_TEST(test_gap_reseeds_from_keyframe)
 {
     ht_tfw_t *w = open_w(0);
-    kf_begin(1000, 0, 0);
+    kf_begin(1000000, 0, 0);
     ht_tf_put_keyframe_end(&e, 0);
-    ht_tf_put_batch(&e, 100, 100, 1000);
-    ht_tf_put_alloc(&e, 1010, 0x1000, 100, 1, ONE);
+    v2_thread(&v, 100);
+    v2_alloc(&v, 1010000, 0x1000, 100, 1, ONE);
     put_seg(w, 0, 1000, 1010);
     // Segment 1 is never written (lost); segment 2 knows the truth.
-    kf_begin(3000, 2, 0);
-    ht_tf_put_live(&e, 0x5000, 500, 2, ONE, 2000, 100, 0);
+    kf_begin(3000000, 2, 0);
+    v2_live(&v, 0x5000, 500, 2, ONE, 2000000, 100, 0);
     ht_tf_put_keyframe_end(&e, 1);
-    ht_tf_put_batch(&e, 100, 100, 3000);
-    ht_tf_put_free(&e, 3010, 0x5000);
+    v2_thread(&v, 100);
+    v2_free(&v, 3010000, 0x5000);
     put_seg(w, 2, 3000, 3010);
     ck_assert_int_eq(ht_tfw_close(w), 0);
     ht_profile_t *p = load(path, 0);

@@ -1,6 +1,7 @@
 /* tests/unit/test_replay.c -- replay on hand-encoded record streams. */
 #include "analyzer/reader.h"
 #include "analyzer/replay.h"
+#include "tests/unit/v2enc.h"
 
 #include <check.h>
 #include <errno.h>
@@ -11,6 +12,7 @@
 
 static uint8_t buf[1 << 16];
 static ht_tf_enc_t e;
+static v2_t v; // pointer-based calls -> format 2 events
 static ht_rp_t *rp;
 
 static const uint64_t fr1[] = {0x401010, 0x402020};
@@ -20,8 +22,7 @@ static const uint64_t fr2[] = {0x401030, 0x402020};
 static void
 seg_begin(uint64_t ts, uint64_t seq, uint64_t snapshot)
 {
-    ht_tf_enc_init(&e, buf, sizeof buf);
-    ck_assert_int_eq(ht_tf_put_keyframe(&e, ts, seq, snapshot, snapshot ? 1 : 0), 0);
+    ck_assert_int_eq(v2_keyframe(&v, buf, sizeof buf, ts, seq, snapshot, snapshot ? 1 : 0), 0);
     ck_assert_int_eq(ht_tf_put_stack(&e, 1, fr1, 2), 0);
     ck_assert_int_eq(ht_tf_put_stack(&e, 2, fr2, 2), 0);
 }
@@ -48,6 +49,7 @@ setup(void)
 {
     rp = ht_rp_create(100, 0);
     ck_assert_ptr_nonnull(rp);
+    v2_reset(&v, &e);
 }
 
 static void
@@ -79,15 +81,15 @@ peak_b(const ht_rp_site_t *s)
 
 START_TEST(test_exact_counts)
 {
-    seg_begin(1000, 0, 0);
+    seg_begin(1000000, 0, 0);
     kf_end();
-    ht_tf_put_batch(&e, 100, 7, 1000);
-    ht_tf_put_alloc(&e, 1010, 0x1000, 10, 1, ONE);
-    ht_tf_put_alloc(&e, 1020, 0x2000, 20, 1, ONE);
-    ht_tf_put_alloc(&e, 1030, 0x3000, 40, 2, ONE);
-    ht_tf_put_alloc(&e, 1040, 0x4000, 80, 1, ONE);
-    ht_tf_put_free(&e, 1050, 0x2000);
-    ht_tf_put_totals(&e, 1060, 7, 123, 4567, 89, 1011);
+    v2_thread(&v, 7);
+    v2_alloc(&v, 1010000, 0x1000, 10, 1, ONE);
+    v2_alloc(&v, 1020000, 0x2000, 20, 1, ONE);
+    v2_alloc(&v, 1030000, 0x3000, 40, 2, ONE);
+    v2_alloc(&v, 1040000, 0x4000, 80, 1, ONE);
+    v2_free(&v, 1050000, 0x2000);
+    ht_tf_put_totals(&e, 1060000, 7, 123, 4567, 89, 1011);
     ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
     ht_rp_finish(rp);
     const ht_rp_site_t *s1 = site_of(1), *s2 = site_of(2);
@@ -101,7 +103,7 @@ START_TEST(test_exact_counts)
     ck_assert_uint_eq(s1->c.leak_b, 90);
     ck_assert_uint_eq(rp->total_b, 130);
     ck_assert_uint_eq(rp->peak_b, 150);
-    ck_assert_uint_eq(rp->peak_ts, 1040);
+    ck_assert_uint_eq(rp->peak_ts, 1040000);
     ck_assert_uint_eq(rp->nthreads, 1);
     ck_assert_uint_eq(rp->threads[0].alloc_bytes, 4567);
     ck_assert_uint_eq(rp->threads[0].allocs, 123);
@@ -112,22 +114,22 @@ END_TEST
 
 START_TEST(test_sampled_weights_free_exactly)
 {
-    seg_begin(1000, 0, 0);
+    seg_begin(1000000, 0, 0);
     kf_end();
-    ht_tf_put_batch(&e, 100, 7, 1000);
+    v2_thread(&v, 7);
     // 3 bytes standing for 1.5 objects = 4.5 bytes: rounds to 5 once, and
     // the free takes exactly those 5 back.
-    ht_tf_put_alloc(&e, 1010, 0x1000, 3, 1, 3 * ONE / 2);
-    ht_tf_put_alloc(&e, 1020, 0x2000, 1000, 1, 7 * ONE / 3);
+    v2_alloc(&v, 1010000, 0x1000, 3, 1, 3 * ONE / 2);
+    v2_alloc(&v, 1020000, 0x2000, 1000, 1, 7 * ONE / 3);
     ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
     const ht_rp_site_t *s = site_of(1);
     ck_assert_uint_eq(s->c.alloc_o, 3 * ONE / 2 + 7 * ONE / 3);
     ck_assert_uint_eq(s->c.live_b, 5 + 2333);
-    seg_begin(2000, 1, 0);
+    seg_begin(2000000, 1, 0);
     kf_end();
-    ht_tf_put_batch(&e, 100, 7, 2000);
-    ht_tf_put_free(&e, 2010, 0x2000);
-    ht_tf_put_free(&e, 2020, 0x1000);
+    v2_thread(&v, 7);
+    v2_free(&v, 2010000, 0x2000);
+    v2_free(&v, 2020000, 0x1000);
     ck_assert_int_eq(seg_run(1, false, -1, NULL), 0);
     ck_assert_uint_eq(s->c.live_b, 0);
     ck_assert_uint_eq(s->c.live_o, 0);
@@ -137,16 +139,16 @@ END_TEST
 
 START_TEST(test_realloc_chain)
 {
-    seg_begin(1000, 0, 0);
+    seg_begin(1000000, 0, 0);
     kf_end();
-    ht_tf_put_batch(&e, 100, 7, 1000);
+    v2_thread(&v, 7);
     // malloc(10), then realloc to 20 and 30: each realloc is free(old) +
     // alloc(new) in the same thread.
-    ht_tf_put_alloc(&e, 1010, 0x1000, 10, 1, ONE);
-    ht_tf_put_free(&e, 1020, 0x1000);
-    ht_tf_put_alloc(&e, 1020, 0x2000, 20, 1, ONE);
-    ht_tf_put_free(&e, 1030, 0x2000);
-    ht_tf_put_alloc(&e, 1030, 0x1000, 30, 1, ONE);
+    v2_alloc(&v, 1010000, 0x1000, 10, 1, ONE);
+    v2_free(&v, 1020000, 0x1000);
+    v2_alloc(&v, 1020000, 0x2000, 20, 1, ONE);
+    v2_free(&v, 1030000, 0x2000);
+    v2_alloc(&v, 1030000, 0x1000, 30, 1, ONE);
     ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
     const ht_rp_site_t *s = site_of(1);
     ck_assert_uint_eq(s->c.alloc_o, 3 * ONE);
@@ -164,21 +166,21 @@ END_TEST
 
 START_TEST(test_temporary_definition)
 {
-    seg_begin(1000, 0, 0);
+    seg_begin(1000000, 0, 0);
     kf_end();
-    ht_tf_put_batch(&e, 100, 7, 1000);
-    ht_tf_put_alloc(&e, 1010, 0xa0, 1, 1, ONE);  // A
-    ht_tf_put_alloc(&e, 1020, 0xb0, 2, 1, ONE);  // B
-    ht_tf_put_free(&e, 1030, 0xa0);              // A: B came between: not temporary
-    ht_tf_put_free(&e, 1040, 0xb0);              // B: a free came between: not temporary
-    ht_tf_put_alloc(&e, 1050, 0xc0, 4, 2, ONE);  // C
-    ht_tf_put_free(&e, 1060, 0xc0);              // C: temporary
-    ht_tf_put_alloc(&e, 1070, 0xd0, 8, 2, ONE);  // D in thread 7
+    v2_thread(&v, 7);
+    v2_alloc(&v, 1010000, 0xa0, 1, 1, ONE);  // A
+    v2_alloc(&v, 1020000, 0xb0, 2, 1, ONE);  // B
+    v2_free(&v, 1030000, 0xa0);              // A: B came between: not temporary
+    v2_free(&v, 1040000, 0xb0);              // B: a free came between: not temporary
+    v2_alloc(&v, 1050000, 0xc0, 4, 2, ONE);  // C
+    v2_free(&v, 1060000, 0xc0);              // C: temporary
+    v2_alloc(&v, 1070000, 0xd0, 8, 2, ONE);  // D in thread 7
     // E in thread 8, interleaved in time: another thread's allocation does
     // not break thread 7's D -> free(D) pair.
-    ht_tf_put_free(&e, 1090, 0xd0);              // D: temporary
-    ht_tf_put_batch(&e, 100, 8, 1080);
-    ht_tf_put_alloc(&e, 1080, 0xe0, 16, 1, ONE); // E
+    v2_free(&v, 1090000, 0xd0);              // D: temporary
+    v2_thread(&v, 8);
+    v2_alloc(&v, 1080000, 0xe0, 16, 1, ONE); // E
     ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
     const ht_rp_site_t *s1 = site_of(1), *s2 = site_of(2);
     ck_assert_uint_eq(s1->c.temp_o, 0);
@@ -190,27 +192,27 @@ END_TEST
 
 START_TEST(test_peak_falls_back)
 {
-    seg_begin(1000, 0, 0);
+    seg_begin(1000000, 0, 0);
     kf_end();
-    ht_tf_put_batch(&e, 100, 7, 1000);
-    ht_tf_put_alloc(&e, 1010, 0x1000, 100, 1, ONE); // 100
-    ht_tf_put_alloc(&e, 1020, 0x2000, 50, 2, ONE);  // 150: the peak
-    ht_tf_put_free(&e, 1030, 0x1000);               // 50
-    ht_tf_put_alloc(&e, 1040, 0x3000, 60, 2, ONE);  // 110
-    ht_tf_put_alloc(&e, 1050, 0x4000, 30, 1, ONE);  // 140: below the peak
+    v2_thread(&v, 7);
+    v2_alloc(&v, 1010000, 0x1000, 100, 1, ONE); // 100
+    v2_alloc(&v, 1020000, 0x2000, 50, 2, ONE);  // 150: the peak
+    v2_free(&v, 1030000, 0x1000);               // 50
+    v2_alloc(&v, 1040000, 0x3000, 60, 2, ONE);  // 110
+    v2_alloc(&v, 1050000, 0x4000, 30, 1, ONE);  // 140: below the peak
     ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
     const ht_rp_site_t *s1 = site_of(1), *s2 = site_of(2);
     ck_assert_uint_eq(rp->peak_b, 150);
-    ck_assert_uint_eq(rp->peak_ts, 1020);
+    ck_assert_uint_eq(rp->peak_ts, 1020000);
     ck_assert_uint_eq(peak_b(s1), 100);
     ck_assert_uint_eq(peak_b(s2), 50);
     ck_assert_uint_eq(s1->c.live_b, 30);
     ck_assert_uint_eq(s2->c.live_b, 110);
     // A new, higher peak moves every site's figure.
-    seg_begin(2000, 1, 0);
+    seg_begin(2000000, 1, 0);
     kf_end();
-    ht_tf_put_batch(&e, 100, 7, 2000);
-    ht_tf_put_alloc(&e, 2010, 0x5000, 20, 1, ONE); // 160
+    v2_thread(&v, 7);
+    v2_alloc(&v, 2010000, 0x5000, 20, 1, ONE); // 160
     ck_assert_int_eq(seg_run(1, false, -1, NULL), 0);
     ck_assert_uint_eq(rp->peak_b, 160);
     ck_assert_uint_eq(peak_b(s1), 50);
@@ -220,19 +222,22 @@ END_TEST
 
 START_TEST(test_dup_alloc_unknown_free_unknown_stack)
 {
-    seg_begin(1000, 0, 0);
-    kf_end();
-    ht_tf_put_batch(&e, 100, 7, 1000);
-    ht_tf_put_alloc(&e, 1010, 0x1000, 10, 1, ONE);
-    ht_tf_put_alloc(&e, 1020, 0x1000, 20, 2, ONE); // still live: its free was lost
-    ht_tf_put_free(&e, 1030, 0x9999);              // never allocated
-    ht_tf_put_alloc(&e, 1040, 0x2000, 5, 77, ONE); // stack 77 is never defined
+    seg_begin(1000000, 0, 0);
+    // Hostile: a LIVE with an id the stream has not reached yet, so the
+    // next EV_ALLOC numbers a block that is live already.
+    ht_tf_put_live(&e, v.next_id, 0x1000, 10, 1, ONE, 1000000, 7, 0);
+    ck_assert_int_eq(ht_tf_put_keyframe_end(&e, 1), 0);
+    v2_thread(&v, 7);
+    v2_alloc(&v, 1020000, 0x1000, 20, 2, ONE);     // the same id again
+    v2_free(&v, 1030000, 0x9999);                  // reaches before the id space
+    ht_tf_put_ev_free(&e, 1035000, UINT64_MAX);    // absurd back-reference
+    v2_alloc(&v, 1040000, 0x2000, 5, 77, ONE);     // stack 77 is never defined
     ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
     ht_rp_finish(rp);
     ck_assert_uint_eq(rp->n.dup_allocs, 1);
-    ck_assert_uint_eq(rp->n.unknown_frees, 1);
+    ck_assert_uint_eq(rp->n.unknown_frees, 2);
     ck_assert_uint_eq(site_of(1)->c.live_b, 0);
-    ck_assert_uint_eq(site_of(1)->c.alloc_b, 10);
+    ck_assert_uint_eq(site_of(1)->c.alloc_b, 0); // a LIVE is not an allocation event
     ck_assert_uint_eq(site_of(2)->c.live_b, 20);
     ck_assert_uint_eq(site_of(77)->c.live_b, 5);
     const uint64_t *f;
@@ -247,22 +252,26 @@ END_TEST
 
 START_TEST(test_threads_merged_by_time)
 {
-    // Thread 8's batch (a free at ts 20) is in the file before thread 7's
-    // (the alloc at ts 10): replayed in file order the free would find
-    // nothing and the block would leak.
-    seg_begin(1, 0, 0);
+    // The collector merged the threads: EV_THREAD switches whose events
+    // follow, and a free names its block whichever thread frees it.
+    seg_begin(1000000, 0, 0);
     kf_end();
-    ht_tf_put_batch(&e, 100, 8, 5);
-    ht_tf_put_free(&e, 20, 0x1000);
-    ht_tf_put_alloc(&e, 30, 0x3000, 3, 1, ONE);
-    ht_tf_put_batch(&e, 100, 7, 5);
-    ht_tf_put_alloc(&e, 10, 0x1000, 10, 1, ONE);
-    ht_tf_put_alloc(&e, 25, 0x2000, 7, 2, ONE);
+    v2_thread(&v, 7);
+    v2_alloc(&v, 1010000, 0x1000, 10, 1, ONE);
+    v2_thread(&v, 8);
+    v2_free(&v, 1020000, 0x1000);
+    v2_alloc(&v, 1030000, 0x1000, 3, 1, ONE); // the address again, another block
+    v2_thread(&v, 7);
+    v2_alloc(&v, 1035000, 0x2000, 7, 2, ONE);
     ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
     ck_assert_uint_eq(rp->n.unknown_frees, 0);
+    ck_assert_uint_eq(rp->n.dup_allocs, 0);
     ck_assert_uint_eq(site_of(1)->c.live_b, 3);
     ck_assert_uint_eq(rp->peak_b, 10);
-    ck_assert_uint_eq(rp->peak_ts, 10);
+    ck_assert_uint_eq(rp->peak_ts, 1010000);
+    ck_assert_uint_eq(rp->nthreads, 2);
+    for (uint32_t t = 0; t < rp->nthreads; t++)
+        ck_assert_uint_eq(rp->threads[t].c.live_b, rp->threads[t].tid == 7 ? 7 : 3);
 }
 END_TEST
 
@@ -270,14 +279,14 @@ START_TEST(test_stack_defined_in_later_batch)
 {
     // Thread 8 uses stack 5 that thread 7 interned; thread 7's batch with
     // the STACK record reached the file later.
-    seg_begin(1, 0, 0);
+    seg_begin(1000, 0, 0);
     kf_end();
-    ht_tf_put_batch(&e, 100, 8, 5);
-    ht_tf_put_alloc(&e, 20, 0x1000, 10, 5, ONE);
-    ht_tf_put_batch(&e, 100, 7, 5);
+    v2_thread(&v, 8);
+    v2_alloc(&v, 20000, 0x1000, 10, 5, ONE);
+    v2_thread(&v, 7);
     uint64_t fr[] = {0x1234};
     ht_tf_put_stack(&e, 5, fr, 1);
-    ht_tf_put_alloc(&e, 30, 0x2000, 10, 5, ONE);
+    v2_alloc(&v, 30000, 0x2000, 10, 5, ONE);
     ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
     const uint64_t *f;
     uint32_t n;
@@ -288,20 +297,20 @@ END_TEST
 
 START_TEST(test_keyframe_reseed_after_gap)
 {
-    seg_begin(1000, 0, 0);
+    seg_begin(1000000, 0, 0);
     kf_end();
-    ht_tf_put_batch(&e, 100, 7, 1000);
-    ht_tf_put_alloc(&e, 1010, 0x1000, 10, 1, ONE);
-    ht_tf_put_alloc(&e, 1020, 0x2000, 20, 1, ONE);
+    v2_thread(&v, 7);
+    v2_alloc(&v, 1010000, 0x1000, 10, 1, ONE);
+    v2_alloc(&v, 1020000, 0x2000, 20, 1, ONE);
     ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
     // Segment 1 was lost: it freed 0x1000 and made 0x5000 (stack 2).
     // Segment 2's keyframe says what is live.
-    seg_begin(3000, 2, 0);
-    ht_tf_put_live(&e, 0x2000, 20, 1, ONE, 1020, 7, 0);
-    ht_tf_put_live(&e, 0x5000, 50, 2, ONE, 2000, 7, 0);
+    seg_begin(3000000, 2, 0);
+    v2_live(&v, 0x2000, 20, 1, ONE, 1020000, 7, 0);
+    v2_live(&v, 0x5000, 50, 2, ONE, 2000000, 7, 0);
     ht_tf_put_keyframe_end(&e, 2);
-    ht_tf_put_batch(&e, 100, 7, 3000);
-    ht_tf_put_free(&e, 3010, 0x5000);
+    v2_thread(&v, 7);
+    v2_free(&v, 3010000, 0x5000);
     ck_assert_int_eq(seg_run(2, true, -1, NULL), 0);
     ck_assert_uint_eq(rp->n.unknown_frees, 0);
     ck_assert_uint_eq(site_of(1)->c.live_b, 20);
@@ -312,8 +321,8 @@ START_TEST(test_keyframe_reseed_after_gap)
     ck_assert_uint_eq(site_of(1)->c.alloc_b, 30);
     ck_assert_uint_eq(site_of(2)->c.alloc_b, 0);
     // Without a gap the same keyframe is only restating: nothing changes.
-    seg_begin(4000, 3, 0);
-    ht_tf_put_live(&e, 0x7777, 1000, 2, ONE, 2000, 7, 0);
+    seg_begin(4000000, 3, 0);
+    v2_live(&v, 0x7777, 1000, 2, ONE, 2000000, 7, 0);
     ht_tf_put_keyframe_end(&e, 1);
     ck_assert_int_eq(seg_run(3, false, -1, NULL), 0);
     ck_assert_uint_eq(rp->total_b, 20);
@@ -323,23 +332,23 @@ END_TEST
 static void
 snap_seg0(void)
 {
-    seg_begin(1000, 0, 0);
+    seg_begin(1000000, 0, 0);
     kf_end();
-    ht_tf_put_batch(&e, 100, 7, 1000);
-    ht_tf_put_alloc(&e, 1010, 0x1000, 10, 1, ONE);
-    ht_tf_put_memstat(&e, 1015, 4096000, 0, 0, 0, 0, 123, 0);
+    v2_thread(&v, 7);
+    v2_alloc(&v, 1010000, 0x1000, 10, 1, ONE);
+    ht_tf_put_memstat(&e, 1015000, 4096000, 0, 0, 0, 0, 123, 0);
 }
 
 static void
 snap_seg1(void)
 {
-    seg_begin(2000, 1, 1); // snapshot 0
-    ht_tf_put_live(&e, 0x1000, 10, 1, ONE, 1010, 7, 0);
+    seg_begin(2000000, 1, 1); // snapshot 0
+    v2_live(&v, 0x1000, 10, 1, ONE, 1010000, 7, 0);
     ht_tf_put_keyframe_end(&e, 1);
-    ht_tf_put_batch(&e, 100, 7, 2000);
-    ht_tf_put_alloc(&e, 2010, 0x2000, 20, 1, ONE);
-    ht_tf_put_exit(&e, 2020, HT_TF_EXIT_STATUS, 3);
-    ht_tf_put_free(&e, 2030, 0x1000); // after the exit: does not undo the leak
+    v2_thread(&v, 7);
+    v2_alloc(&v, 2010000, 0x2000, 20, 1, ONE);
+    ht_tf_put_exit(&e, 2020000, HT_TF_EXIT_STATUS, 3);
+    v2_free(&v, 2030000, 0x1000); // after the exit: does not undo the leak
 }
 
 START_TEST(test_snapshot_and_exit)
@@ -381,19 +390,19 @@ END_TEST
 START_TEST(test_module_epochs)
 {
     ht_tf_seg_t sg = {0, 0x1000, 5};
-    seg_begin(1000, 0, 0);
-    ht_tf_put_module(&e, 1000, 1, 0x7000, "/lib/a.so", 9, NULL, 0, &sg, 1);
+    seg_begin(1000000, 0, 0);
+    ht_tf_put_module(&e, 1000000, 1, 0x7000, "/lib/a.so", 9, NULL, 0, &sg, 1);
     kf_end();
     uint64_t fr[] = {0x7100};
-    ht_tf_put_batch(&e, 100, 7, 1000);
+    v2_thread(&v, 7);
     ht_tf_put_stack(&e, 9, fr, 1);
-    ht_tf_put_alloc(&e, 1010, 0x1000, 10, 9, ONE);
-    ht_tf_put_unmodule(&e, 1020, 1);
+    v2_alloc(&v, 1010000, 0x1000, 10, 9, ONE);
+    ht_tf_put_unmodule(&e, 1020000, 1);
     // Another library at the same address: stack 9's address means b.so now.
-    ht_tf_put_module(&e, 1030, 2, 0x7000, "/lib/b.so", 9, NULL, 0, &sg, 1);
-    ht_tf_put_alloc(&e, 1040, 0x2000, 20, 9, ONE);
+    ht_tf_put_module(&e, 1030000, 2, 0x7000, "/lib/b.so", 9, NULL, 0, &sg, 1);
+    v2_alloc(&v, 1040000, 0x2000, 20, 9, ONE);
     // a.so again where it was: no new epoch needed, resolves to a.so.
-    ht_tf_put_unmodule(&e, 1050, 2);
+    ht_tf_put_unmodule(&e, 1050000, 2);
     ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
     ck_assert_uint_eq(rp->nsites, 2);
     ck_assert_uint_ne(rp->sites[0].epoch, rp->sites[1].epoch);
@@ -409,15 +418,15 @@ END_TEST
 
 START_TEST(test_hostile_values)
 {
-    seg_begin(1000, 0, 0);
+    seg_begin(1000000, 0, 0);
     kf_end();
-    ht_tf_put_batch(&e, 100, 7, 1000);
-    ht_tf_put_alloc(&e, 1010, 0x1000, UINT64_MAX, 1, UINT64_MAX);
-    ht_tf_put_alloc(&e, 1020, 0x2000, 10, 1, 0);
-    ht_tf_put_alloc(&e, 1030, UINT64_MAX, 10, UINT64_MAX, ONE);
-    ht_tf_put_free(&e, 1040, 0x1000);
-    ht_tf_put_free(&e, 1050, UINT64_MAX);
-    ht_tf_put_totals(&e, 1060, UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX);
+    v2_thread(&v, 7);
+    v2_alloc(&v, 1010000, 0x1000, UINT64_MAX, 1, UINT64_MAX);
+    v2_alloc(&v, 1020000, 0x2000, 10, 1, 0);
+    v2_alloc(&v, 1030000, UINT64_MAX, 10, UINT64_MAX, ONE);
+    v2_free(&v, 1040000, 0x1000);
+    v2_free(&v, 1050000, UINT64_MAX);
+    ht_tf_put_totals(&e, 1060000, UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX);
     ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
     ck_assert_uint_eq(rp->n.bad_weights, 2);
     // weight 0 was taken as one object
@@ -426,11 +435,10 @@ START_TEST(test_hostile_values)
 
     // A STACK claiming a million frames, and garbage after a valid
     // prefix: the valid part is replayed, the rest reported.
-    ht_tf_enc_init(&e, buf, sizeof buf);
-    ht_tf_put_keyframe(&e, 5000, 1, 0, 0);
+    v2_keyframe(&v, buf, sizeof buf, 5000000, 1, 0, 0);
     ht_tf_put_keyframe_end(&e, 0);
-    ht_tf_put_batch(&e, 100, 7, 5000);
-    ht_tf_put_alloc(&e, 5010, 0x7000, 1, 1, ONE);
+    v2_thread(&v, 7);
+    v2_alloc(&v, 5010000, 0x7000, 1, 1, ONE);
     uint8_t *p = e.p;
     *p++ = HT_TF_STACK;
     *p++ = 3;
@@ -456,17 +464,26 @@ END_TEST
 
 START_TEST(test_fork_shares_parent_stacks)
 {
-    seg_begin(1000, 0, 0);
+    seg_begin(1000000, 0, 0);
     kf_end();
-    ht_tf_put_batch(&e, 100, 7, 1000);
-    ht_tf_put_alloc(&e, 1010, 0x1000, 10, 1, ONE);
-    ht_tf_put_fork(&e, 1020, 200);
-    ht_tf_put_batch(&e, 200, 201, 1030);
-    // The child allocates at the same address with the parent's stack 1.
-    ht_tf_put_alloc(&e, 1030, 0x1000, 30, 1, ONE);
-    ht_tf_put_free(&e, 1040, 0x1000);
+    v2_thread(&v, 7);
+    v2_alloc(&v, 1010000, 0x1000, 10, 1, ONE);
+    ht_tf_put_fork(&e, 1020000, 200);
     ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
+    // The child's own stream (its file: a new id space) allocates at the
+    // same address with the parent's stack 1, which it never defines.
+    v2_reset(&v, &e);
+    ck_assert_int_eq(v2_keyframe(&v, buf, sizeof buf, 1025000, 0, 0, 0), 0);
+    kf_end();
+    v2_thread(&v, 201);
+    v2_alloc(&v, 1030000, 0x1000, 30, 1, ONE);
+    v2_free(&v, 1040000, 0x1000);
+    bool st = false;
+    size_t bad = 0;
+    ck_assert_int_eq(
+        ht_rd_segment(rp, buf, (size_t)(e.p - buf), 0, 200, false, -1, &st, &bad, NULL), 0);
     ck_assert_uint_eq(rp->n.dup_allocs, 0);
+    ck_assert_uint_eq(rp->n.unknown_frees, 0);
     ck_assert_uint_eq(rp->nsites, 2);
     ck_assert_uint_eq(rp->total_b, 10); // the parent's block is still live
     const uint64_t *f;

@@ -38,33 +38,34 @@ def segment_offsets(data):
 def mutants(data, rng, count):
     segs = segment_offsets(data)
     n = len(data)
-    out = []
-    # truncation at every segment boundary and a few bytes inside each
-    for s in segs:
+    # A generator: a mutant is a whole copy of the trace, so they are made
+    # one at a time, never held together.
+    # truncation at the first segment boundaries and a few bytes inside each
+    for s in segs[:4]:
         for cut in (s, s + 1, s + 17, s + 64, s + 200):
             if cut < n:
-                out.append(("trunc@%d" % cut, data[:cut]))
+                yield ("trunc@%d" % cut, data[:cut])
     for cut in (0, 1, 7, 8, 63, 64, 100, 4095, 4096, n // 2, n - 1):
         if 0 <= cut < n:
-            out.append(("trunc@%d" % cut, data[:cut]))
+            yield ("trunc@%d" % cut, data[:cut])
     # swapped segments
     if len(segs) >= 3:
         a, b, c = segs[0], segs[1], segs[2]
-        out.append(("swap01", data[:a] + data[b:c] + data[a:b] + data[c:]))
+        yield ("swap01", data[:a] + data[b:c] + data[a:b] + data[c:])
     # absurd lengths/counts written over header fields of each segment
-    for s in segs[:8]:
-        for off in range(4, 64, 4):
-            for val in (0xFFFFFFFF, 0x7FFFFFFF, 1 << 30, 0):
+    for s in segs[:2]:
+        for off in range(8, 64, 4):
+            for val in (0xFFFFFFFF, 1 << 30):
                 if s + off + 4 <= n:
                     m = bytearray(data)
                     m[s + off:s + off + 4] = struct.pack("<I", val)
-                    out.append(("seg%d+%d=%#x" % (s, off, val), bytes(m)))
+                    yield ("seg%d+%d=%#x" % (s, off, val), bytes(m))
     # file header fields
     for off in range(8, 128, 8):
         if off + 8 <= n:
             m = bytearray(data)
             m[off:off + 8] = struct.pack("<Q", (1 << 60))
-            out.append(("hdr+%d=2^60" % off, bytes(m)))
+            yield ("hdr+%d=2^60" % off, bytes(m))
     # random bit flips and random byte runs
     for i in range(count):
         m = bytearray(data)
@@ -73,16 +74,15 @@ def mutants(data, rng, count):
         for _ in range(rng.randint(1, 8)):
             p = rng.randrange(n)
             m[p] ^= 1 << rng.randrange(8)
-        out.append(("flip%d" % i, bytes(m)))
+        yield ("flip%d" % i, bytes(m))
     for i in range(count // 4):
         m = bytearray(data)
         if n > 64:
             p = rng.randrange(n - 32)
             m[p:p + 32] = bytes(rng.randrange(256) for _ in range(32))
-        out.append(("junk%d" % i, bytes(m)))
-    out.append(("random", bytes(rng.randrange(256) for _ in range(8192))))
-    out.append(("empty", b""))
-    return out
+        yield ("junk%d" % i, bytes(m))
+    yield ("random", bytes(rng.randrange(256) for _ in range(8192)))
+    yield ("empty", b"")
 
 
 def limit():

@@ -3,7 +3,7 @@
 # is told, and the trace up to that point stays readable.
 . "$TOP/tests/e2e/lib.sh"
 mkdir small
-mount -t tmpfs -o size=1m tmpfs small 2>/dev/null || skip "cannot mount a small tmpfs here (needs root)"
+mount -t tmpfs -o size=64k tmpfs small 2>/dev/null || skip "cannot mount a small tmpfs here (needs root)"
 trap 'umount small' EXIT
 "$HT" record --all -o small/t.htr "$E2E/prog_h_longrun" 2 >out 2>err
 rc=$?

@@ -16,6 +16,11 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Test times are written as if one tick were 1 us (1000000 + 10000 is
+ * "10 ms after the start"); T() scales them to the segment tick so every
+ * step stays a whole number of ticks whatever HT_TF_SEG_TICK_NS is. */
+#define T(x) (1000000ull + ((uint64_t)(x) - 1000000ull) * (HT_TF_SEG_TICK_NS / 1000u))
+
 #define ONE HT_TF_WEIGHT_ONE
 
 static char dir[64], path[128];
@@ -81,7 +86,7 @@ open_w(uint64_t rate)
     fi.flags = rate ? 0 : HT_TF_PROC_ALL;
     fi.pid = 100;
     fi.sample_rate = rate;
-    fi.start_mono_ns = 1000000;
+    fi.start_mono_ns = T(1000000);
     fi.start_realtime_ns = 1700000000000000000ull;
     strcpy(fi.exe, "/bin/test-prog");
     strcpy(fi.argv, "test-prog --x");
@@ -151,25 +156,25 @@ static void
 write_two_segments(void)
 {
     ht_tfw_t *w = open_w(0);
-    kf_begin(1000000, 0, 0);
+    kf_begin(T(1000000), 0, 0);
     ht_tf_put_keyframe_end(&e, 0);
     v2_thread(&v, 100);
-    ht_tf_put_thread(&e, 1000000, 100, "main", 4);
-    v2_alloc(&v, 1010000, 0x1000, 100, 1, ONE);
-    v2_alloc(&v, 1020000, 0x2000, 200, 2, ONE);
-    v2_alloc(&v, 1030000, 0x3000, 300, 9, ONE); // stack 9: never defined
-    v2_free(&v, 1040000, 0x2000);
+    ht_tf_put_thread(&e, T(1000000), 100, "main", 4);
+    v2_alloc(&v, T(1010000), 0x1000, 100, 1, ONE);
+    v2_alloc(&v, T(1020000), 0x2000, 200, 2, ONE);
+    v2_alloc(&v, T(1030000), 0x3000, 300, 9, ONE); // stack 9: never defined
+    v2_free(&v, T(1040000), 0x2000);
     put_seg(w, 0, 1000, 1040);
 
-    kf_begin(2000000, 1, 1);
-    v2_live(&v, 0x1000, 100, 1, ONE, 1010000, 100, 0);
-    v2_live(&v, 0x3000, 300, 9, ONE, 1030000, 100, 0);
-    ht_tf_put_totals(&e, 1040000, 100, 3, 600, 1, 200);
+    kf_begin(T(2000000), 1, 1);
+    v2_live(&v, 0x1000, 100, 1, ONE, T(1010000), 100, 0);
+    v2_live(&v, 0x3000, 300, 9, ONE, T(1030000), 100, 0);
+    ht_tf_put_totals(&e, T(1040000), 100, 3, 600, 1, 200);
     ht_tf_put_keyframe_end(&e, 2);
     v2_thread(&v, 100);
-    v2_alloc(&v, 2010000, 0x4000, 1000, 2, ONE);
-    ht_tf_put_totals(&e, 2020000, 100, 1004, 10600, 1, 200); // includes unsampled... all
-    ht_tf_put_exit(&e, 2030000, HT_TF_EXIT_STATUS, 7);
+    v2_alloc(&v, T(2010000), 0x4000, 1000, 2, ONE);
+    ht_tf_put_totals(&e, T(2020000), 100, 1004, 10600, 1, 200); // includes unsampled... all
+    ht_tf_put_exit(&e, T(2030000), HT_TF_EXIT_STATUS, 7);
     put_seg(w, 1, 2000, 2030);
     ck_assert_int_eq(ht_tfw_close(w), 0);
 }
@@ -189,9 +194,9 @@ START_TEST(test_whole_trace_profile)
     ck_assert(p->v[HT_M_LEAKED_SPACE] == 1400);
     ck_assert(p->v[HT_M_LEAKED_OBJECTS] == 3);
     ck_assert(p->peak_bytes == 1400);
-    ck_assert_uint_eq(p->peak_ns, 2010000 - 1000000);
-    ck_assert_uint_eq(p->start_ns, 1000000);
-    ck_assert_uint_eq(p->end_ns, 2030000);
+    ck_assert_uint_eq(p->peak_ns, T(2010000) - T(1000000));
+    ck_assert_uint_eq(p->start_ns, T(1000000));
+    ck_assert_uint_eq(p->end_ns, T(2030000));
     ck_assert_int_eq(p->snapshot, -1);
     ck_assert_uint_eq(p->nsnapshots, 1);
     ck_assert_uint_eq(p->segs_lost, 0);
@@ -232,7 +237,7 @@ START_TEST(test_snapshot_spec)
     ck_assert(p->v[HT_M_INUSE_SPACE] == 400);
     ck_assert(p->v[HT_M_ALLOC_SPACE] == 600);
     ck_assert(!p->exited);
-    ck_assert_uint_eq(p->end_ns, 2000000);
+    ck_assert_uint_eq(p->end_ns, T(2000000));
     ht_prof_destroy(p);
 
     snprintf(spec, sizeof spec, "%s@3", path);
@@ -247,14 +252,14 @@ END_TEST
 START_TEST(test_gap_reseeds_from_keyframe)
 {
     ht_tfw_t *w = open_w(0);
-    kf_begin(1000000, 0, 0);
+    kf_begin(T(1000000), 0, 0);
     ht_tf_put_keyframe_end(&e, 0);
     v2_thread(&v, 100);
-    v2_alloc(&v, 1010000, 0x1000, 100, 1, ONE);
+    v2_alloc(&v, T(1010000), 0x1000, 100, 1, ONE);
     put_seg(w, 0, 1000, 1010);
     // Segment 1 is never written (lost); segment 2 knows the truth.
     kf_begin(3000000, 2, 0);
-    v2_live(&v, 0x5000, 500, 2, ONE, 2000000, 100, 0);
+    v2_live(&v, 0x5000, 500, 2, ONE, T(2000000), 100, 0);
     ht_tf_put_keyframe_end(&e, 1);
     v2_thread(&v, 100);
     v2_free(&v, 3010000, 0x5000);

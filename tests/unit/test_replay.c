@@ -8,6 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Test times are written as if one tick were 1 us (1000000 + 10000 is
+ * "10 ms after the start"); T() scales them to the segment tick so every
+ * step stays a whole number of ticks whatever HT_TF_SEG_TICK_NS is. */
+#define T(x) (1000000ull + ((uint64_t)(x) - 1000000ull) * (HT_TF_SEG_TICK_NS / 1000u))
+
 #define ONE HT_TF_WEIGHT_ONE
 
 static uint8_t buf[1 << 16];
@@ -81,15 +86,15 @@ peak_b(const ht_rp_site_t *s)
 
 START_TEST(test_exact_counts)
 {
-    seg_begin(1000000, 0, 0);
+    seg_begin(T(1000000), 0, 0);
     kf_end();
     v2_thread(&v, 7);
-    v2_alloc(&v, 1010000, 0x1000, 10, 1, ONE);
-    v2_alloc(&v, 1020000, 0x2000, 20, 1, ONE);
-    v2_alloc(&v, 1030000, 0x3000, 40, 2, ONE);
-    v2_alloc(&v, 1040000, 0x4000, 80, 1, ONE);
-    v2_free(&v, 1050000, 0x2000);
-    ht_tf_put_totals(&e, 1060000, 7, 123, 4567, 89, 1011);
+    v2_alloc(&v, T(1010000), 0x1000, 10, 1, ONE);
+    v2_alloc(&v, T(1020000), 0x2000, 20, 1, ONE);
+    v2_alloc(&v, T(1030000), 0x3000, 40, 2, ONE);
+    v2_alloc(&v, T(1040000), 0x4000, 80, 1, ONE);
+    v2_free(&v, T(1050000), 0x2000);
+    ht_tf_put_totals(&e, T(1060000), 7, 123, 4567, 89, 1011);
     ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
     ht_rp_finish(rp);
     const ht_rp_site_t *s1 = site_of(1), *s2 = site_of(2);
@@ -103,7 +108,7 @@ START_TEST(test_exact_counts)
     ck_assert_uint_eq(s1->c.leak_b, 90);
     ck_assert_uint_eq(rp->total_b, 130);
     ck_assert_uint_eq(rp->peak_b, 150);
-    ck_assert_uint_eq(rp->peak_ts, 1040000);
+    ck_assert_uint_eq(rp->peak_ts, T(1040000));
     ck_assert_uint_eq(rp->nthreads, 1);
     ck_assert_uint_eq(rp->threads[0].alloc_bytes, 4567);
     ck_assert_uint_eq(rp->threads[0].allocs, 123);
@@ -114,22 +119,22 @@ END_TEST
 
 START_TEST(test_sampled_weights_free_exactly)
 {
-    seg_begin(1000000, 0, 0);
+    seg_begin(T(1000000), 0, 0);
     kf_end();
     v2_thread(&v, 7);
     // 3 bytes standing for 1.5 objects = 4.5 bytes: rounds to 5 once, and
     // the free takes exactly those 5 back.
-    v2_alloc(&v, 1010000, 0x1000, 3, 1, 3 * ONE / 2);
-    v2_alloc(&v, 1020000, 0x2000, 1000, 1, 7 * ONE / 3);
+    v2_alloc(&v, T(1010000), 0x1000, 3, 1, 3 * ONE / 2);
+    v2_alloc(&v, T(1020000), 0x2000, 1000, 1, 7 * ONE / 3);
     ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
     const ht_rp_site_t *s = site_of(1);
     ck_assert_uint_eq(s->c.alloc_o, 3 * ONE / 2 + 7 * ONE / 3);
     ck_assert_uint_eq(s->c.live_b, 5 + 2333);
-    seg_begin(2000000, 1, 0);
+    seg_begin(T(2000000), 1, 0);
     kf_end();
     v2_thread(&v, 7);
-    v2_free(&v, 2010000, 0x2000);
-    v2_free(&v, 2020000, 0x1000);
+    v2_free(&v, T(2010000), 0x2000);
+    v2_free(&v, T(2020000), 0x1000);
     ck_assert_int_eq(seg_run(1, false, -1, NULL), 0);
     ck_assert_uint_eq(s->c.live_b, 0);
     ck_assert_uint_eq(s->c.live_o, 0);
@@ -139,16 +144,16 @@ END_TEST
 
 START_TEST(test_realloc_chain)
 {
-    seg_begin(1000000, 0, 0);
+    seg_begin(T(1000000), 0, 0);
     kf_end();
     v2_thread(&v, 7);
     // malloc(10), then realloc to 20 and 30: each realloc is free(old) +
     // alloc(new) in the same thread.
-    v2_alloc(&v, 1010000, 0x1000, 10, 1, ONE);
-    v2_free(&v, 1020000, 0x1000);
-    v2_alloc(&v, 1020000, 0x2000, 20, 1, ONE);
-    v2_free(&v, 1030000, 0x2000);
-    v2_alloc(&v, 1030000, 0x1000, 30, 1, ONE);
+    v2_alloc(&v, T(1010000), 0x1000, 10, 1, ONE);
+    v2_free(&v, T(1020000), 0x1000);
+    v2_alloc(&v, T(1020000), 0x2000, 20, 1, ONE);
+    v2_free(&v, T(1030000), 0x2000);
+    v2_alloc(&v, T(1030000), 0x1000, 30, 1, ONE);
     ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
     const ht_rp_site_t *s = site_of(1);
     ck_assert_uint_eq(s->c.alloc_o, 3 * ONE);
@@ -166,21 +171,21 @@ END_TEST
 
 START_TEST(test_temporary_definition)
 {
-    seg_begin(1000000, 0, 0);
+    seg_begin(T(1000000), 0, 0);
     kf_end();
     v2_thread(&v, 7);
-    v2_alloc(&v, 1010000, 0xa0, 1, 1, ONE);  // A
-    v2_alloc(&v, 1020000, 0xb0, 2, 1, ONE);  // B
-    v2_free(&v, 1030000, 0xa0);              // A: B came between: not temporary
-    v2_free(&v, 1040000, 0xb0);              // B: a free came between: not temporary
-    v2_alloc(&v, 1050000, 0xc0, 4, 2, ONE);  // C
-    v2_free(&v, 1060000, 0xc0);              // C: temporary
-    v2_alloc(&v, 1070000, 0xd0, 8, 2, ONE);  // D in thread 7
+    v2_alloc(&v, T(1010000), 0xa0, 1, 1, ONE);  // A
+    v2_alloc(&v, T(1020000), 0xb0, 2, 1, ONE);  // B
+    v2_free(&v, T(1030000), 0xa0);              // A: B came between: not temporary
+    v2_free(&v, T(1040000), 0xb0);              // B: a free came between: not temporary
+    v2_alloc(&v, T(1050000), 0xc0, 4, 2, ONE);  // C
+    v2_free(&v, T(1060000), 0xc0);              // C: temporary
+    v2_alloc(&v, T(1070000), 0xd0, 8, 2, ONE);  // D in thread 7
     // E in thread 8, interleaved in time: another thread's allocation does
     // not break thread 7's D -> free(D) pair.
-    v2_free(&v, 1090000, 0xd0);              // D: temporary
+    v2_free(&v, T(1090000), 0xd0);              // D: temporary
     v2_thread(&v, 8);
-    v2_alloc(&v, 1080000, 0xe0, 16, 1, ONE); // E
+    v2_alloc(&v, T(1080000), 0xe0, 16, 1, ONE); // E
     ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
     const ht_rp_site_t *s1 = site_of(1), *s2 = site_of(2);
     ck_assert_uint_eq(s1->c.temp_o, 0);
@@ -192,27 +197,27 @@ END_TEST
 
 START_TEST(test_peak_falls_back)
 {
-    seg_begin(1000000, 0, 0);
+    seg_begin(T(1000000), 0, 0);
     kf_end();
     v2_thread(&v, 7);
-    v2_alloc(&v, 1010000, 0x1000, 100, 1, ONE); // 100
-    v2_alloc(&v, 1020000, 0x2000, 50, 2, ONE);  // 150: the peak
-    v2_free(&v, 1030000, 0x1000);               // 50
-    v2_alloc(&v, 1040000, 0x3000, 60, 2, ONE);  // 110
-    v2_alloc(&v, 1050000, 0x4000, 30, 1, ONE);  // 140: below the peak
+    v2_alloc(&v, T(1010000), 0x1000, 100, 1, ONE); // 100
+    v2_alloc(&v, T(1020000), 0x2000, 50, 2, ONE);  // 150: the peak
+    v2_free(&v, T(1030000), 0x1000);               // 50
+    v2_alloc(&v, T(1040000), 0x3000, 60, 2, ONE);  // 110
+    v2_alloc(&v, T(1050000), 0x4000, 30, 1, ONE);  // 140: below the peak
     ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
     const ht_rp_site_t *s1 = site_of(1), *s2 = site_of(2);
     ck_assert_uint_eq(rp->peak_b, 150);
-    ck_assert_uint_eq(rp->peak_ts, 1020000);
+    ck_assert_uint_eq(rp->peak_ts, T(1020000));
     ck_assert_uint_eq(peak_b(s1), 100);
     ck_assert_uint_eq(peak_b(s2), 50);
     ck_assert_uint_eq(s1->c.live_b, 30);
     ck_assert_uint_eq(s2->c.live_b, 110);
     // A new, higher peak moves every site's figure.
-    seg_begin(2000000, 1, 0);
+    seg_begin(T(2000000), 1, 0);
     kf_end();
     v2_thread(&v, 7);
-    v2_alloc(&v, 2010000, 0x5000, 20, 1, ONE); // 160
+    v2_alloc(&v, T(2010000), 0x5000, 20, 1, ONE); // 160
     ck_assert_int_eq(seg_run(1, false, -1, NULL), 0);
     ck_assert_uint_eq(rp->peak_b, 160);
     ck_assert_uint_eq(peak_b(s1), 50);
@@ -222,16 +227,16 @@ END_TEST
 
 START_TEST(test_dup_alloc_unknown_free_unknown_stack)
 {
-    seg_begin(1000000, 0, 0);
+    seg_begin(T(1000000), 0, 0);
     // Hostile: a LIVE with an id the stream has not reached yet, so the
     // next EV_ALLOC numbers a block that is live already.
-    ht_tf_put_live(&e, v.next_id, 0x1000, 10, 1, ONE, 1000000, 7, 0);
+    ht_tf_put_live(&e, v.next_id, 0x1000, 10, 1, ONE, T(1000000), 7, 0);
     ck_assert_int_eq(ht_tf_put_keyframe_end(&e, 1), 0);
     v2_thread(&v, 7);
-    v2_alloc(&v, 1020000, 0x1000, 20, 2, ONE);     // the same id again
-    v2_free(&v, 1030000, 0x9999);                  // reaches before the id space
-    ht_tf_put_ev_free(&e, 1035000, UINT64_MAX);    // absurd back-reference
-    v2_alloc(&v, 1040000, 0x2000, 5, 77, ONE);     // stack 77 is never defined
+    v2_alloc(&v, T(1020000), 0x1000, 20, 2, ONE);     // the same id again
+    v2_free(&v, T(1030000), 0x9999);                  // reaches before the id space
+    ht_tf_put_ev_free(&e, T(1035000), UINT64_MAX);    // absurd back-reference
+    v2_alloc(&v, T(1040000), 0x2000, 5, 77, ONE);     // stack 77 is never defined
     ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
     ht_rp_finish(rp);
     ck_assert_uint_eq(rp->n.dup_allocs, 1);
@@ -254,21 +259,21 @@ START_TEST(test_threads_merged_by_time)
 {
     // The collector merged the threads: EV_THREAD switches whose events
     // follow, and a free names its block whichever thread frees it.
-    seg_begin(1000000, 0, 0);
+    seg_begin(T(1000000), 0, 0);
     kf_end();
     v2_thread(&v, 7);
-    v2_alloc(&v, 1010000, 0x1000, 10, 1, ONE);
+    v2_alloc(&v, T(1010000), 0x1000, 10, 1, ONE);
     v2_thread(&v, 8);
-    v2_free(&v, 1020000, 0x1000);
-    v2_alloc(&v, 1030000, 0x1000, 3, 1, ONE); // the address again, another block
+    v2_free(&v, T(1020000), 0x1000);
+    v2_alloc(&v, T(1030000), 0x1000, 3, 1, ONE); // the address again, another block
     v2_thread(&v, 7);
-    v2_alloc(&v, 1035000, 0x2000, 7, 2, ONE);
+    v2_alloc(&v, T(1035000), 0x2000, 7, 2, ONE);
     ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
     ck_assert_uint_eq(rp->n.unknown_frees, 0);
     ck_assert_uint_eq(rp->n.dup_allocs, 0);
     ck_assert_uint_eq(site_of(1)->c.live_b, 3);
     ck_assert_uint_eq(rp->peak_b, 10);
-    ck_assert_uint_eq(rp->peak_ts, 1010000);
+    ck_assert_uint_eq(rp->peak_ts, T(1010000));
     ck_assert_uint_eq(rp->nthreads, 2);
     for (uint32_t t = 0; t < rp->nthreads; t++)
         ck_assert_uint_eq(rp->threads[t].c.live_b, rp->threads[t].tid == 7 ? 7 : 3);
@@ -297,17 +302,17 @@ END_TEST
 
 START_TEST(test_keyframe_reseed_after_gap)
 {
-    seg_begin(1000000, 0, 0);
+    seg_begin(T(1000000), 0, 0);
     kf_end();
     v2_thread(&v, 7);
-    v2_alloc(&v, 1010000, 0x1000, 10, 1, ONE);
-    v2_alloc(&v, 1020000, 0x2000, 20, 1, ONE);
+    v2_alloc(&v, T(1010000), 0x1000, 10, 1, ONE);
+    v2_alloc(&v, T(1020000), 0x2000, 20, 1, ONE);
     ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
     // Segment 1 was lost: it freed 0x1000 and made 0x5000 (stack 2).
     // Segment 2's keyframe says what is live.
     seg_begin(3000000, 2, 0);
-    v2_live(&v, 0x2000, 20, 1, ONE, 1020000, 7, 0);
-    v2_live(&v, 0x5000, 50, 2, ONE, 2000000, 7, 0);
+    v2_live(&v, 0x2000, 20, 1, ONE, T(1020000), 7, 0);
+    v2_live(&v, 0x5000, 50, 2, ONE, T(2000000), 7, 0);
     ht_tf_put_keyframe_end(&e, 2);
     v2_thread(&v, 7);
     v2_free(&v, 3010000, 0x5000);
@@ -322,7 +327,7 @@ START_TEST(test_keyframe_reseed_after_gap)
     ck_assert_uint_eq(site_of(2)->c.alloc_b, 0);
     // Without a gap the same keyframe is only restating: nothing changes.
     seg_begin(4000000, 3, 0);
-    v2_live(&v, 0x7777, 1000, 2, ONE, 2000000, 7, 0);
+    v2_live(&v, 0x7777, 1000, 2, ONE, T(2000000), 7, 0);
     ht_tf_put_keyframe_end(&e, 1);
     ck_assert_int_eq(seg_run(3, false, -1, NULL), 0);
     ck_assert_uint_eq(rp->total_b, 20);
@@ -332,23 +337,23 @@ END_TEST
 static void
 snap_seg0(void)
 {
-    seg_begin(1000000, 0, 0);
+    seg_begin(T(1000000), 0, 0);
     kf_end();
     v2_thread(&v, 7);
-    v2_alloc(&v, 1010000, 0x1000, 10, 1, ONE);
-    ht_tf_put_memstat(&e, 1015000, 4096000, 0, 0, 0, 0, 123, 0);
+    v2_alloc(&v, T(1010000), 0x1000, 10, 1, ONE);
+    ht_tf_put_memstat(&e, T(1015000), 4096000, 0, 0, 0, 0, 123, 0);
 }
 
 static void
 snap_seg1(void)
 {
-    seg_begin(2000000, 1, 1); // snapshot 0
-    v2_live(&v, 0x1000, 10, 1, ONE, 1010000, 7, 0);
+    seg_begin(T(2000000), 1, 1); // snapshot 0
+    v2_live(&v, 0x1000, 10, 1, ONE, T(1010000), 7, 0);
     ht_tf_put_keyframe_end(&e, 1);
     v2_thread(&v, 7);
-    v2_alloc(&v, 2010000, 0x2000, 20, 1, ONE);
-    ht_tf_put_exit(&e, 2020000, HT_TF_EXIT_STATUS, 3);
-    v2_free(&v, 2030000, 0x1000); // after the exit: does not undo the leak
+    v2_alloc(&v, T(2010000), 0x2000, 20, 1, ONE);
+    ht_tf_put_exit(&e, T(2020000), HT_TF_EXIT_STATUS, 3);
+    v2_free(&v, T(2030000), 0x1000); // after the exit: does not undo the leak
 }
 
 START_TEST(test_snapshot_and_exit)
@@ -390,19 +395,19 @@ END_TEST
 START_TEST(test_module_epochs)
 {
     ht_tf_seg_t sg = {0, 0x1000, 5};
-    seg_begin(1000000, 0, 0);
-    ht_tf_put_module(&e, 1000000, 1, 0x7000, "/lib/a.so", 9, NULL, 0, &sg, 1);
+    seg_begin(T(1000000), 0, 0);
+    ht_tf_put_module(&e, T(1000000), 1, 0x7000, "/lib/a.so", 9, NULL, 0, &sg, 1);
     kf_end();
     uint64_t fr[] = {0x7100};
     v2_thread(&v, 7);
     ht_tf_put_stack(&e, 9, fr, 1);
-    v2_alloc(&v, 1010000, 0x1000, 10, 9, ONE);
-    ht_tf_put_unmodule(&e, 1020000, 1);
+    v2_alloc(&v, T(1010000), 0x1000, 10, 9, ONE);
+    ht_tf_put_unmodule(&e, T(1020000), 1);
     // Another library at the same address: stack 9's address means b.so now.
-    ht_tf_put_module(&e, 1030000, 2, 0x7000, "/lib/b.so", 9, NULL, 0, &sg, 1);
-    v2_alloc(&v, 1040000, 0x2000, 20, 9, ONE);
+    ht_tf_put_module(&e, T(1030000), 2, 0x7000, "/lib/b.so", 9, NULL, 0, &sg, 1);
+    v2_alloc(&v, T(1040000), 0x2000, 20, 9, ONE);
     // a.so again where it was: no new epoch needed, resolves to a.so.
-    ht_tf_put_unmodule(&e, 1050000, 2);
+    ht_tf_put_unmodule(&e, T(1050000), 2);
     ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
     ck_assert_uint_eq(rp->nsites, 2);
     ck_assert_uint_ne(rp->sites[0].epoch, rp->sites[1].epoch);
@@ -418,15 +423,15 @@ END_TEST
 
 START_TEST(test_hostile_values)
 {
-    seg_begin(1000000, 0, 0);
+    seg_begin(T(1000000), 0, 0);
     kf_end();
     v2_thread(&v, 7);
-    v2_alloc(&v, 1010000, 0x1000, UINT64_MAX, 1, UINT64_MAX);
-    v2_alloc(&v, 1020000, 0x2000, 10, 1, 0);
-    v2_alloc(&v, 1030000, UINT64_MAX, 10, UINT64_MAX, ONE);
-    v2_free(&v, 1040000, 0x1000);
-    v2_free(&v, 1050000, UINT64_MAX);
-    ht_tf_put_totals(&e, 1060000, UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX);
+    v2_alloc(&v, T(1010000), 0x1000, UINT64_MAX, 1, UINT64_MAX);
+    v2_alloc(&v, T(1020000), 0x2000, 10, 1, 0);
+    v2_alloc(&v, T(1030000), UINT64_MAX, 10, UINT64_MAX, ONE);
+    v2_free(&v, T(1040000), 0x1000);
+    v2_free(&v, T(1050000), UINT64_MAX);
+    ht_tf_put_totals(&e, T(1060000), UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX);
     ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
     ck_assert_uint_eq(rp->n.bad_weights, 2);
     // weight 0 was taken as one object
@@ -442,7 +447,7 @@ START_TEST(test_hostile_values)
     uint8_t *p = e.p;
     *p++ = HT_TF_STACK;
     *p++ = 3;
-    p += ht_tf_varint_write(p, 1000000);
+    p += ht_tf_varint_write(p, T(1000000));
     memset(p, 0x01, 16);
     p += 16;
     size_t bad = 0;
@@ -464,20 +469,20 @@ END_TEST
 
 START_TEST(test_fork_shares_parent_stacks)
 {
-    seg_begin(1000000, 0, 0);
+    seg_begin(T(1000000), 0, 0);
     kf_end();
     v2_thread(&v, 7);
-    v2_alloc(&v, 1010000, 0x1000, 10, 1, ONE);
-    ht_tf_put_fork(&e, 1020000, 200);
+    v2_alloc(&v, T(1010000), 0x1000, 10, 1, ONE);
+    ht_tf_put_fork(&e, T(1020000), 200);
     ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
     // The child's own stream (its file: a new id space) allocates at the
     // same address with the parent's stack 1, which it never defines.
     v2_reset(&v, &e);
-    ck_assert_int_eq(v2_keyframe(&v, buf, sizeof buf, 1025000, 0, 0, 0), 0);
+    ck_assert_int_eq(v2_keyframe(&v, buf, sizeof buf, T(1025000), 0, 0, 0), 0);
     kf_end();
     v2_thread(&v, 201);
-    v2_alloc(&v, 1030000, 0x1000, 30, 1, ONE);
-    v2_free(&v, 1040000, 0x1000);
+    v2_alloc(&v, T(1030000), 0x1000, 30, 1, ONE);
+    v2_free(&v, T(1040000), 0x1000);
     bool st = false;
     size_t bad = 0;
     ck_assert_int_eq(

@@ -185,7 +185,7 @@ START_TEST(test_round_trip_every_kind)
 }
 END_TEST
 
-/* Segment streams count "d" in microseconds: the base moves by whole
+/* Segment streams count "d" in HT_TF_SEG_TICK_NS ticks: the base moves by whole
  * ticks, so a decoded time is at most one tick early and the error never
  * grows along the stream. */
 START_TEST(test_segment_tick_quantizes_without_drift)
@@ -195,7 +195,7 @@ START_TEST(test_segment_tick_quantizes_without_drift)
     ck_assert_int_eq(ht_tf_put_keyframe(&e, 1000000, 0, 0, 0, 0), 0);
     uint64_t ts = 1000000;
     for (int i = 0; i < 1000; i++) {
-        ts += 1 + (uint64_t)(i * 7919 % 1700); // sub-us and multi-us steps
+        ts += 1 + (uint64_t)i * 7919 % (HT_TF_SEG_TICK_NS * 17 / 10); // sub- and multi-tick steps
         ck_assert_int_eq(ht_tf_put_ev_alloc(&e, ts, 8, 1, HT_TF_WEIGHT_ONE), 0);
     }
     ht_tf_rec_t r;
@@ -203,7 +203,7 @@ START_TEST(test_segment_tick_quantizes_without_drift)
     ck_assert_int_eq(ht_tf_dec_next(&dec, &r), 1);
     uint64_t want = 1000000;
     for (int i = 0; i < 1000; i++) {
-        want += 1 + (uint64_t)(i * 7919 % 1700);
+        want += 1 + (uint64_t)i * 7919 % (HT_TF_SEG_TICK_NS * 17 / 10);
         ck_assert_int_eq(ht_tf_dec_next(&dec, &r), 1);
         ck_assert_uint_le(r.ts, want);
         ck_assert_uint_lt(want - r.ts, HT_TF_SEG_TICK_NS);

@@ -1244,7 +1244,8 @@ proc_mod_add(coll_proc_t *p, const ht_tf_rec_t *r)
         m->path[r->str_len] = 0;
     }
     m->bid_len = r->bytes_len <= HT_TF_MAX_BUILD_ID ? r->bytes_len : 0;
-    memcpy(m->bid, r->bytes, m->bid_len);
+    if (m->bid_len) // r->bytes is NULL for an empty build-id: memcpy(x, NULL, 0) is undefined
+        memcpy(m->bid, r->bytes, m->bid_len);
     m->nsegs = r->nsegs <= HT_TF_MAX_SEGS ? r->nsegs : 0;
     memcpy(m->segs, r->segs, m->nsegs * sizeof *m->segs);
 }

@@ -155,7 +155,7 @@ out:
 static int
 rec_find_shim(char *out, size_t cap)
 {
-    char self[PATH_MAX - 32]; // room for the file name in `out`
+    char self[PATH_MAX - 64]; // room for "/../lib/heaptrace/libheaptrace.so" in `out`
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n > 0) {
         self[n] = 0;

@@ -160,8 +160,9 @@ asan: deps
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan CFLAGS="-O1 -g $(SAN)" \
 	    SHIM_CFLAGS="-O2 -g" LDFLAGS="$(SAN)" all $(BUILD)/asan/unit_tests \
 	    $(subst $(BUILD)/,$(BUILD)/asan/,$(E2E_BIN) $(E2E_LIBS) $(EXAMPLE_BIN))
+	@# Sanitized analysis runs several times slower: fewer mutants, longer limits.
 	@ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	    tests/run-all.sh $(BUILD)/asan
+	    MUTATE_COUNT=10 E2E_TIMEOUT=600 tests/run-all.sh $(BUILD)/asan
 
 FUZZ_SRC := $(sort $(ANALYZER_SRC) $(FMT_CORE))
 FUZZ_SECONDS ?= 60

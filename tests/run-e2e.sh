@@ -14,7 +14,7 @@ for t in "$TOP"/tests/e2e/t_*.sh; do
     [ -n "$PATTERN" ] && [[ "$name" != *$PATTERN* ]] && continue
     work=$(mktemp -d /tmp/ht-e2e.XXXXXX)
     start=$(date +%s.%N)
-    (cd "$work" && WORK="$work" timeout -k 5 ${E2E_TIMEOUT:-180} bash "$t") >"$work/log" 2>&1
+    (cd "$work" && WORK="$work" timeout -k 5 ${E2E_TIMEOUT:-300} bash "$t") >"$work/log" 2>&1
     rc=$?
     secs=$(echo "$(date +%s.%N) - $start" | bc)
     case $rc in

@@ -7,4 +7,4 @@
 "$HT" record --quiet --all -o all.htr "$E2E/prog_h_dlloop" "$E2E/libh_plugin.so" 50 >/dev/null || fail "record failed"
 "$HT" record --quiet --snapshot-every 1M -o snap.htr "$E2E/prog_h_longrun" 1 >/dev/null || fail "record failed"
 mkdir -p kept
-MUTATE_KEEP="$WORK/kept" python3 "$TOP/tests/mutate.py" "$HT" all.htr snap.htr --count "${MUTATE_COUNT:-40}"
+MUTATE_KEEP="$WORK/kept" python3 "$TOP/tests/mutate.py" "$HT" all.htr snap.htr --count "${MUTATE_COUNT:-20}"

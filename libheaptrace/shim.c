@@ -157,8 +157,10 @@ shim_realloc_boot(void *old, size_t n, void *caller)
     return p;
 }
 
-SHIM_FN void *
-realloc(void *old, size_t n)
+/* realloc proper, shared by realloc and reallocarray; `caller` is the
+ * interposer's return address, where the program's frames begin. */
+static void *
+shim_realloc_impl(void *old, size_t n, void *caller)
 {
     if (HT_UNLIKELY(!shim_ready())) {
         void *p = shim_boot_alloc(n, 16);
@@ -169,16 +171,22 @@ realloc(void *old, size_t n)
     if (old == NULL) {
         void *p = ht_real.realloc(NULL, n);
         if (p)
-            ht_rec_alloc(p, n, SHIM_CALLER);
+            ht_rec_alloc(p, n, caller);
         return p;
     }
     if (HT_UNLIKELY(ht_boot_owns(old)))
-        return shim_realloc_boot(old, n, SHIM_CALLER);
+        return shim_realloc_boot(old, n, caller);
     ht_rec_realloc_t rr;
     ht_rec_realloc_pre(old, &rr);
     void *p = ht_real.realloc(old, n);
-    ht_rec_realloc_post(old, p, n, &rr, SHIM_CALLER);
+    ht_rec_realloc_post(old, p, n, &rr, caller);
     return p;
+}
+
+SHIM_FN void *
+realloc(void *old, size_t n)
+{
+    return shim_realloc_impl(old, n, SHIM_CALLER);
 }
 
 /* reallocarray is realloc after an overflow check. We do not forward to
@@ -192,25 +200,7 @@ reallocarray(void *old, size_t n, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    if (HT_UNLIKELY(!shim_ready())) {
-        void *p = shim_boot_alloc(total, 16);
-        if (p && old)
-            memcpy(p, old, ht_boot_size(old) < total ? ht_boot_size(old) : total);
-        return p;
-    }
-    if (old == NULL) {
-        void *p = ht_real.realloc(NULL, total);
-        if (p)
-            ht_rec_alloc(p, total, SHIM_CALLER);
-        return p;
-    }
-    if (HT_UNLIKELY(ht_boot_owns(old)))
-        return shim_realloc_boot(old, total, SHIM_CALLER);
-    ht_rec_realloc_t rr;
-    ht_rec_realloc_pre(old, &rr);
-    void *p = ht_real.realloc(old, total);
-    ht_rec_realloc_post(old, p, total, &rr, SHIM_CALLER);
-    return p;
+    return shim_realloc_impl(old, total, SHIM_CALLER);
 }
 
 HT_EXPORT int

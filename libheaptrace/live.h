@@ -12,9 +12,11 @@
  *    CASes the key to TOMBSTONE. A key is in the table at most once
  *    because a program cannot hold the same address twice, and its free
  *    happens after its malloc returned (the program's own ordering).
- *    Slots never return to EMPTY, so probes are bounded (HT_LIVE_MAX_PROBE):
- *    an insert that finds no room fails, and the caller must then not
- *    record that allocation (nor, consequently, its free).
+ *    Slots never return to EMPTY, so probes are bounded (HT_LIVE_MAX_PROBE).
+ *    An insert that finds no room goes on to overflow tables, mapped
+ *    the first time one is needed (live.c); only when those are full too
+ *    does it fail, and the caller must then not record that allocation
+ *    (nor, consequently, its free).
  *
  * Home slots keep neighbouring addresses in neighbouring slots (see
  * live.c), so a program's working set of pointers touches a working set
@@ -61,13 +63,16 @@ ht_live_maybe(const void *p)
 }
 
 /* Record p (size bytes) as live. 0, or -ENOSPC when no slot is free within
- * the probe bound (counted in ht_live_stats). [as-safe] [no-alloc] */
+ * the probe bound in the table or any overflow table (counted in
+ * ht_live_stats). May mmap an overflow table, only when the table has no
+ * room for p. [as-safe] [no-alloc] */
 int ht_live_insert(const void *p, uint64_t size);
 /* Remove p; true (and *size) if it was there. [as-safe] [no-alloc] */
 bool ht_live_remove(const void *p, uint64_t *size);
 
 typedef struct ht_live_stats_s {
     uint64_t inserts, removes, insert_failures, live;
+    uint64_t overflowed; /* inserts that went to an overflow table */
 } ht_live_stats_t;
 void ht_live_stats(ht_live_stats_t *st);
 

@@ -358,7 +358,7 @@ an_build(an_ctx_t *c, const ht_file_info_t *info, const ht_rd_stats_t *st, int64
     p->segs_lost = st->missing_segs + st->torn_segs + st->bad_segs + st->skipped_segs;
     p->lost_events = rp->n.lost_events;
     p->unknown_frees = rp->n.unknown_frees + rp->n.untracked_frees;
-    p->dup_allocs = rp->n.dup_allocs;
+    p->bad_sites = rp->n.bad_sites;
     p->unknown_stacks = (uint64_t)an_objs(c->unknown_stacks);
     return 0;
 }

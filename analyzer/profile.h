@@ -110,7 +110,7 @@ typedef struct ht_profile_s {
     uint64_t segs_lost;            /* segments missing, damaged or cut short */
     uint64_t lost_events;          /* events the recorder dropped (--lossy) */
     uint64_t unknown_frees;        /* frees of addresses not live (out of order, lost) */
-    uint64_t dup_allocs;           /* allocations of live addresses (a free was lost) */
+    uint64_t bad_sites;            /* events of sites the trace never defined (damaged data) */
     uint64_t unknown_stacks;       /* allocations whose stack id was never defined */
 
     void *arena; /* owner of all strings and arrays above */

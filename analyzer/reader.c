@@ -93,24 +93,13 @@ static int
 rd_fast_event(ht_tf_dec_t *d, ht_tf_rec_t *r)
 {
     uint8_t kind = *d->p;
-    if (kind != HT_TF_EV_ALLOC && kind != HT_TF_EV_ALLOC_W && kind != HT_TF_EV_FREE)
+    if (kind != HT_TF_EV_ALLOC && kind != HT_TF_EV_FREE && kind != HT_TF_EV_FREE_TMP)
         return 0;
     const uint8_t *p = d->p + 1;
-    uint64_t dt;
-    if (ht_tf_varint_read(&p, d->end, &dt) < 0)
+    if (ht_tf_varint_read(&p, d->end, &r->site) < 0)
         return -EBADMSG;
     r->kind = kind;
-    r->weight = HT_TF_WEIGHT_ONE;
-    if (kind == HT_TF_EV_FREE) {
-        if (ht_tf_varint_read(&p, d->end, &r->back) < 0)
-            return -EBADMSG;
-    } else if (ht_tf_varint_read(&p, d->end, &r->size) < 0 ||
-               ht_tf_varint_read(&p, d->end, &r->stack) < 0 ||
-               (kind == HT_TF_EV_ALLOC_W && ht_tf_varint_read(&p, d->end, &r->weight) < 0)) {
-        return -EBADMSG;
-    }
-    d->last_ts += dt * d->tick; // wraps harmlessly on hostile input, as in trace_dec.c
-    r->ts = d->last_ts;
+    r->ts = d->last_ts; // events happen at the stream's time
     d->p = p;
     return 1;
 }
@@ -182,6 +171,9 @@ rd_segment_impl(ht_rp_t *rp, const uint8_t *raw, size_t len, uint64_t seq, uint6
         switch (r.kind) {
         case HT_TF_EV_THREAD:
             cur_tid = r.tid;
+            continue;
+        case HT_TF_TICK:
+            ht_rp_tick(rp, r.ts);
             continue;
         case HT_TF_KEYFRAME:
         case HT_TF_KEYFRAME_END:

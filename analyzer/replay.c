@@ -14,15 +14,24 @@
  * record can turn into an astronomical figure. */
 #define RP_MAX_WEIGHT (1ull << 56)
 #define RP_MAX_BYTES (1ull << 62)
+/* Most blocks a LIVE may restate for one site (2^40 blocks of one byte
+ * would be a terabyte): more is corruption. */
+#define RP_MAX_LIVE (1ull << 40)
 /* Distinct module images we keep; each MODULE is checked against all of
  * them, so a hostile trace of millions of MODULE records must not make
  * that quadratic. Real programs stay in the hundreds. */
 #define RP_MAX_MODULES 16384
 
-typedef struct rp_live_s {
-    uint64_t key, bytes, objs;
-    uint32_t site, thread; // site == HT_RP_NONE: empty slot
-} rp_live_t;
+/* A SITE of a trace file: what one of its blocks weighs, where the
+ * replay counts it, and how many are live. Keyed by (pid of the file, site
+ * id): a forked child's file numbers its own sites. */
+typedef struct rp_fsite_s {
+    uint64_t key;         // rp_fsite_key
+    uint64_t size, stack, weight, tid, flags; // as defined, to compare a restatement
+    uint64_t bytes, objs; // one block: estimated bytes, objects (weight)
+    uint64_t live;        // blocks live now
+    uint32_t site, thread; // ht_rp_site_t and ht_rp_thread_t indices
+} rp_fsite_t;
 
 typedef struct rp_stack_s {
     uint64_t id;
@@ -36,14 +45,13 @@ typedef struct rp_idx_s {
 } rp_idx_t;
 
 typedef struct rp_impl_s {
-    rp_live_t *live;
-    uint64_t live_cap, live_n;
-    rp_idx_t site_idx, thread_idx, stack_idx, pid_idx;
+    rp_fsite_t *fsites;
+    uint32_t nfsites, cap_fsites;
+    rp_idx_t fsite_idx, site_idx, thread_idx, stack_idx, pid_idx;
     rp_stack_t *stacks;
     uint32_t nstacks, cap_stacks;
     uint64_t *frames;
     uint64_t nframes, cap_frames;
-    uint64_t next_id; // id of the next EV_ALLOC
     // pending keyframe
     bool kf_reseed, kf_open;
     uint64_t kf_ts, kf_seq, kf_snapshot, kf_reason;
@@ -147,6 +155,18 @@ rp_pid_hash(const ht_rp_t *rp, uint32_t i)
     return rp_hash(rp->procs[i].pid);
 }
 
+static inline uint64_t
+rp_fsite_key(uint64_t pid, uint64_t id)
+{
+    return pid << 32 ^ id; // ids stay below HT_TF_MAX_SITE = 2^31
+}
+
+static uint64_t
+rp_fsite_hash(const ht_rp_t *rp, uint32_t i)
+{
+    return rp_hash(IMPL(rp)->fsites[i].key);
+}
+
 /* ---- create / destroy ---- */
 
 ht_rp_t *
@@ -172,7 +192,8 @@ ht_rp_destroy(ht_rp_t *rp)
     if (!rp)
         return;
     rp_impl_t *im = IMPL(rp);
-    free(im->live);
+    free(im->fsites);
+    free(im->fsite_idx.slot);
     free(im->site_idx.slot);
     free(im->thread_idx.slot);
     free(im->stack_idx.slot);
@@ -292,79 +313,23 @@ rp_site_get(ht_rp_t *rp, uint32_t proc, uint64_t stack, uint64_t tid)
     return rp->nsites - 1;
 }
 
-/* ---- the live set: linear probing with backward-shift deletion ----
- *
- * Keyed by allocation id (format 2): a trace file is one id space, shared
- * by every image of its pid (an exec goes on counting), so an id names one
- * allocation exactly and no address can be ambiguous. Another file (a
- * forked child's) counts from 0 again: the key carries the image too, in
- * bits no id reaches (ids stay below HT_TF_MAX_BACK = 2^48). */
+/* ---- the sites of trace files ---- */
 
-static inline uint64_t
-rp_live_key(uint32_t proc, uint64_t id)
+static rp_fsite_t *
+rp_fsite_find(ht_rp_t *rp, uint64_t key)
 {
-    return id ^ ((uint64_t)proc << 48);
-}
-
-static int
-rp_live_grow(rp_impl_t *im)
-{
-    uint64_t ncap = im->live_cap ? im->live_cap * 2 : 1024;
-    if (ncap > (SIZE_MAX / sizeof(rp_live_t)))
-        return -ENOMEM;
-    rp_live_t *nl = malloc(ncap * sizeof *nl);
-    if (!nl)
-        return -ENOMEM;
-    for (uint64_t i = 0; i < ncap; i++)
-        nl[i].site = HT_RP_NONE;
-    for (uint64_t i = 0; i < im->live_cap; i++) {
-        if (im->live[i].site == HT_RP_NONE)
-            continue;
-        uint64_t j = rp_hash(im->live[i].key) & (ncap - 1);
-        while (nl[j].site != HT_RP_NONE)
-            j = (j + 1) & (ncap - 1);
-        nl[j] = im->live[i];
-    }
-    free(im->live);
-    im->live = nl;
-    im->live_cap = ncap;
-    return 0;
-}
-
-static rp_live_t *
-rp_live_find(rp_impl_t *im, uint64_t key)
-{
-    if (!im->live_cap)
+    rp_impl_t *im = IMPL(rp);
+    rp_idx_t *t = &im->fsite_idx;
+    if (!t->cap)
         return NULL;
-    uint64_t j = rp_hash(key) & (im->live_cap - 1);
-    while (im->live[j].site != HT_RP_NONE) {
-        if (im->live[j].key == key)
-            return &im->live[j];
-        j = (j + 1) & (im->live_cap - 1);
+    uint32_t j = (uint32_t)rp_hash(key) & (t->cap - 1);
+    while (t->slot[j]) {
+        rp_fsite_t *f = &im->fsites[t->slot[j] - 1];
+        if (f->key == key)
+            return f;
+        j = (j + 1) & (t->cap - 1);
     }
     return NULL;
-}
-
-static void
-rp_live_remove(rp_impl_t *im, rp_live_t *e)
-{
-    uint64_t mask = im->live_cap - 1;
-    uint64_t i = (uint64_t)(e - im->live);
-    uint64_t j = i;
-    for (;;) {
-        j = (j + 1) & mask;
-        if (im->live[j].site == HT_RP_NONE)
-            break;
-        uint64_t home = rp_hash(im->live[j].key) & mask;
-        // Move j back into the hole at i unless its home lies cyclically
-        // in (i, j]: then it is still reachable from its home without i.
-        if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
-            im->live[i] = im->live[j];
-            i = j;
-        }
-    }
-    im->live[i].site = HT_RP_NONE;
-    im->live_n--;
 }
 
 /* ---- allocation and free ---- */
@@ -377,102 +342,133 @@ rp_cell_sub_live(ht_rp_t *rp, ht_rp_cell_t *c, uint64_t objs, uint64_t bytes)
     c->live_b -= bytes;
 }
 
-static void
-rp_drop_entry(ht_rp_t *rp, rp_live_t *e, bool temporary)
+/* n blocks of f stop being live; temporary: freed as heaptrack's
+ * "temporary" (EV_FREE_TMP). */
+static inline uint64_t
+rp_mul_sat(uint64_t a, uint64_t b)
 {
-    ht_rp_site_t *s = &rp->sites[e->site];
-    rp_cell_sub_live(rp, &s->c, e->objs, e->bytes);
-    ht_rp_thread_t *th = e->thread != HT_RP_NONE ? &rp->threads[e->thread] : NULL;
-    if (th)
-        rp_cell_sub_live(rp, &th->c, e->objs, e->bytes);
-    if (temporary) {
-        s->c.temp_o += e->objs;
-        s->c.temp_b += e->bytes;
-        if (th) {
-            th->c.temp_o += e->objs;
-            th->c.temp_b += e->bytes;
-        }
-    }
-    rp->total_o -= e->objs;
-    rp->total_b -= e->bytes;
-    rp_live_remove(IMPL(rp), e);
+    unsigned __int128 m = (unsigned __int128)a * b;
+    return m > RP_MAX_BYTES ? RP_MAX_BYTES : (uint64_t)m;
 }
 
-// counted: an allocation event (adds to alloc_*); otherwise a LIVE record
-// of a keyframe that restores an allocation made before the window.
+static void
+rp_fsite_sub(ht_rp_t *rp, rp_fsite_t *f, uint64_t n, bool temporary)
+{
+    uint64_t objs = rp_mul_sat(f->objs, n), bytes = rp_mul_sat(f->bytes, n);
+    ht_rp_site_t *s = &rp->sites[f->site];
+    rp_cell_sub_live(rp, &s->c, objs, bytes);
+    ht_rp_thread_t *th = f->thread != HT_RP_NONE ? &rp->threads[f->thread] : NULL;
+    if (th)
+        rp_cell_sub_live(rp, &th->c, objs, bytes);
+    if (temporary) {
+        s->c.temp_o += objs;
+        s->c.temp_b += bytes;
+        if (th) {
+            th->c.temp_o += objs;
+            th->c.temp_b += bytes;
+        }
+    }
+    rp->total_o -= objs;
+    rp->total_b -= bytes;
+    f->live -= n;
+}
+
+/* n blocks of f become live at ts. counted: allocation events (they add
+ * to alloc_*); otherwise a keyframe's LIVE restoring blocks allocated
+ * before the window. */
+static void
+rp_fsite_add(ht_rp_t *rp, rp_fsite_t *f, uint64_t n, uint64_t ts, bool counted)
+{
+    uint64_t objs = rp_mul_sat(f->objs, n), bytes = rp_mul_sat(f->bytes, n);
+    ht_rp_site_t *s = &rp->sites[f->site];
+    rp_cell_touch(rp, &s->c);
+    s->c.live_o += objs;
+    s->c.live_b += bytes;
+    if (counted) {
+        s->c.alloc_o += objs;
+        s->c.alloc_b += bytes;
+    }
+    if (f->thread != HT_RP_NONE) {
+        ht_rp_thread_t *th = &rp->threads[f->thread];
+        rp_cell_touch(rp, &th->c);
+        th->c.live_o += objs;
+        th->c.live_b += bytes;
+        if (counted) {
+            th->c.alloc_o += objs;
+            th->c.alloc_b += bytes;
+        }
+    }
+    f->live += n;
+    rp->total_o += objs;
+    rp->total_b += bytes;
+    rp_peak_check(rp, ts);
+}
+
+/* A SITE record of image `proc` (of the file of pid `pid`). A restatement
+ * (the same site in a later segment) changes nothing; a different
+ * definition under a known id (a damaged or hostile trace) takes over,
+ * and the blocks live under the old one are dropped first, so the figures
+ * stay a consistent heap. */
 static int
-rp_alloc(ht_rp_t *rp, uint32_t proc, uint32_t thread, uint64_t ts, uint64_t key, uint64_t size,
-         uint64_t stack, uint64_t weight, bool counted)
+rp_fsite_define(ht_rp_t *rp, uint32_t proc, const ht_tf_rec_t *r)
 {
     rp_impl_t *im = IMPL(rp);
+    if (r->id == 0 || r->id >= HT_TF_MAX_SITE) {
+        rp->n.bad_sites++;
+        return 0;
+    }
+    uint64_t key = rp_fsite_key(rp->procs[proc].pid, r->id);
+    rp_fsite_t *f = rp_fsite_find(rp, key);
+    if (f && f->size == r->size && f->stack == r->stack && f->weight == r->weight &&
+        f->tid == r->tid && f->flags == r->flags)
+        return 0;
+    uint64_t weight = r->weight;
     if (weight == 0 || weight > RP_MAX_WEIGHT) {
         rp->n.bad_weights++;
         weight = weight == 0 ? HT_TF_WEIGHT_ONE : RP_MAX_WEIGHT;
     }
-    unsigned __int128 b = ((unsigned __int128)size * weight + HT_TF_WEIGHT_ONE / 2) >>
+    unsigned __int128 b = ((unsigned __int128)r->size * weight + HT_TF_WEIGHT_ONE / 2) >>
                           HT_TF_WEIGHT_SHIFT;
     uint64_t bytes = b > RP_MAX_BYTES ? RP_MAX_BYTES : (uint64_t)b;
-    uint64_t tid = thread != HT_RP_NONE ? rp->threads[thread].tid : 0;
-    uint32_t site = rp_site_get(rp, proc, stack, tid);
+    // The allocating thread tells which image the site belongs to, when it
+    // is known (a keyframe's sites carry no pid of their own).
+    uint32_t t = rp_thread_get(rp, r->tid, proc);
+    if (t == HT_RP_NONE)
+        return -ENOMEM;
+    uint32_t p = rp->threads[t].proc < rp->nprocs ? rp->threads[t].proc : proc;
+    uint32_t site = rp_site_get(rp, p, r->stack, r->tid);
     if (site == HT_RP_NONE)
         return -ENOMEM;
-    rp_live_t *old = rp_live_find(im, key);
-    if (old) {
-        // An id is given once: only a hostile or damaged trace (a LIVE
-        // with an id not yet reached) gets here. Drop the old entry, so
-        // the figures stay a consistent heap.
-        rp->n.dup_allocs++;
-        rp_drop_entry(rp, old, false);
-    }
-    if ((im->live_n + 1) * 10 > im->live_cap * 7 && rp_live_grow(im) < 0)
-        return -ENOMEM;
-    uint64_t j = rp_hash(key) & (im->live_cap - 1);
-    while (im->live[j].site != HT_RP_NONE)
-        j = (j + 1) & (im->live_cap - 1);
-    im->live[j] = (rp_live_t){key, bytes, weight, site, thread};
-    im->live_n++;
-
-    ht_rp_cell_t *cs = &rp->sites[site].c;
-    rp_cell_touch(rp, cs);
-    cs->live_o += weight;
-    cs->live_b += bytes;
-    if (counted) {
-        cs->alloc_o += weight;
-        cs->alloc_b += bytes;
-    }
-    if (thread != HT_RP_NONE) {
-        ht_rp_thread_t *th = &rp->threads[thread];
-        rp_cell_touch(rp, &th->c);
-        th->c.live_o += weight;
-        th->c.live_b += bytes;
-        if (counted) {
-            th->c.alloc_o += weight;
-            th->c.alloc_b += bytes;
-            th->has_last = true;
-            th->last_alloc = key;
-        }
-    }
-    rp->total_o += weight;
-    rp->total_b += bytes;
-    rp_peak_check(rp, ts);
-    return 0;
-}
-
-static void
-rp_free(ht_rp_t *rp, uint32_t thread, uint64_t key)
-{
-    rp_live_t *e = rp_live_find(IMPL(rp), key);
-    ht_rp_thread_t *th = thread != HT_RP_NONE ? &rp->threads[thread] : NULL;
-    if (!e) {
-        rp->n.unknown_frees++;
+    if (!f) {
+        rp_idx_t *ix = &im->fsite_idx;
+        if ((uint64_t)(ix->n + 1) * 10 > (uint64_t)ix->cap * 7 &&
+            rp_idx_grow(rp, ix, rp_fsite_hash) < 0)
+            return -ENOMEM;
+        if (rp_grow((void **)&im->fsites, &im->cap_fsites, im->nfsites, sizeof *im->fsites) < 0)
+            return -ENOMEM;
+        f = &im->fsites[im->nfsites];
+        memset(f, 0, sizeof *f);
+        f->key = key;
+        uint32_t j = (uint32_t)rp_hash(key) & (ix->cap - 1);
+        while (ix->slot[j])
+            j = (j + 1) & (ix->cap - 1);
+        ix->slot[j] = ++im->nfsites;
+        ix->n++;
     } else {
-        // heaptrack's "temporary": freed with no other allocation event in
-        // the thread between its allocation and this free.
-        bool temp = th && th->has_last && th->last_alloc == key;
-        rp_drop_entry(rp, e, temp);
+        rp->n.bad_sites++;
+        if (f->live)
+            rp_fsite_sub(rp, f, f->live, false);
     }
-    if (th)
-        th->has_last = false;
+    f->size = r->size;
+    f->stack = r->stack;
+    f->weight = r->weight;
+    f->tid = r->tid;
+    f->flags = r->flags;
+    f->objs = weight;
+    f->bytes = bytes;
+    f->site = site;
+    f->thread = t;
+    return 0;
 }
 
 /* ---- processes, stacks, modules ---- */
@@ -754,19 +750,10 @@ static void
 rp_clear_live(ht_rp_t *rp)
 {
     rp_impl_t *im = IMPL(rp);
-    for (uint64_t i = 0; i < im->live_cap; i++) {
-        rp_live_t *e = &im->live[i];
-        if (e->site == HT_RP_NONE)
-            continue;
-        rp_cell_sub_live(rp, &rp->sites[e->site].c, e->objs, e->bytes);
-        if (e->thread != HT_RP_NONE)
-            rp_cell_sub_live(rp, &rp->threads[e->thread].c, e->objs, e->bytes);
-        e->site = HT_RP_NONE;
-    }
-    im->live_n = 0;
+    for (uint32_t i = 0; i < im->nfsites; i++)
+        if (im->fsites[i].live)
+            rp_fsite_sub(rp, &im->fsites[i], im->fsites[i].live, false);
     rp->total_o = rp->total_b = 0;
-    for (uint32_t i = 0; i < rp->nthreads; i++)
-        rp->threads[i].has_last = false;
 }
 
 void
@@ -779,9 +766,6 @@ ht_rp_keyframe(ht_rp_t *rp, const ht_tf_rec_t *kf, uint64_t seq, bool reseed)
     im->kf_seq = seq;
     im->kf_snapshot = kf->snapshot;
     im->kf_reason = kf->reason;
-    // Every keyframe restates the id counter, so a segment read alone (or
-    // after a gap) numbers its allocations right.
-    im->next_id = kf->next_id;
     if (reseed) {
         if (rp->first_ts != UINT64_MAX)
             rp->n.reseeds++;
@@ -866,17 +850,18 @@ ht_rp_keyframe_rec(ht_rp_t *rp, uint32_t proc, const ht_tf_rec_t *r)
         return 0;
     }
     switch (r->kind) {
+    case HT_TF_SITE:
+        return rp_fsite_define(rp, proc, r);
     case HT_TF_LIVE: {
         if (!im->kf_reseed)
             return 0;
-        // The allocating thread tells which image it belongs to, when it
-        // is known; a LIVE carries no pid of its own.
-        uint32_t t = rp_thread_get(rp, r->tid, proc);
-        if (t == HT_RP_NONE)
-            return -ENOMEM;
-        uint32_t p = rp->threads[t].proc < rp->nprocs ? rp->threads[t].proc : proc;
-        return rp_alloc(rp, p, t, im->kf_ts, rp_live_key(p, r->id), r->size, r->stack, r->weight,
-                        false);
+        rp_fsite_t *f = rp_fsite_find(rp, rp_fsite_key(rp->procs[proc].pid, r->site));
+        if (!f || r->count > RP_MAX_LIVE) {
+            rp->n.bad_sites++;
+            return 0;
+        }
+        rp_fsite_add(rp, f, r->count, im->kf_ts, false);
+        return 0;
     }
     case HT_TF_MODULE:
         return im->kf_reseed ? rp_module_load(rp, proc, r) : 0;
@@ -945,6 +930,15 @@ rp_capture_leaks(ht_rp_t *rp)
     }
 }
 
+void
+ht_rp_tick(ht_rp_t *rp, uint64_t ts)
+{
+    if (ts < rp->first_ts)
+        rp->first_ts = ts;
+    if (ts > rp->last_ts)
+        rp->last_ts = ts;
+}
+
 int
 ht_rp_event(ht_rp_t *rp, uint32_t proc, uint64_t tid, const ht_tf_rec_t *r)
 {
@@ -956,31 +950,31 @@ ht_rp_event(ht_rp_t *rp, uint32_t proc, uint64_t tid, const ht_tf_rec_t *r)
     if (r->ts > rp->last_ts)
         rp->last_ts = r->ts;
     switch (r->kind) {
-    case HT_TF_EV_ALLOC:
-    case HT_TF_EV_ALLOC_W: {
-        uint32_t t = rp_thread_get(rp, tid, proc);
-        if (t == HT_RP_NONE)
-            return -ENOMEM;
+    case HT_TF_EV_ALLOC: {
         rp->n.allocs++;
-        uint64_t id = IMPL(rp)->next_id++;
-        return rp_alloc(rp, proc, t, r->ts, rp_live_key(proc, id), r->size, r->stack, r->weight,
-                        true);
-    }
-    case HT_TF_EV_FREE: {
-        uint32_t t = rp_thread_get(rp, tid, proc);
-        if (t == HT_RP_NONE)
-            return -ENOMEM;
-        rp->n.frees++;
-        rp_impl_t *im = IMPL(rp);
-        if (r->back >= im->next_id || r->back > HT_TF_MAX_BACK) {
-            // Names an allocation before the id space began: corrupt.
-            rp->n.unknown_frees++;
-            rp->threads[t].has_last = false;
+        rp_fsite_t *f = rp_fsite_find(rp, rp_fsite_key(rp->procs[proc].pid, r->site));
+        if (!f) {
+            rp->n.bad_sites++;
             return 0;
         }
-        rp_free(rp, t, rp_live_key(proc, im->next_id - 1 - r->back));
+        rp_fsite_add(rp, f, 1, r->ts, true);
         return 0;
     }
+    case HT_TF_EV_FREE:
+    case HT_TF_EV_FREE_TMP: {
+        rp->n.frees++;
+        rp_fsite_t *f = rp_fsite_find(rp, rp_fsite_key(rp->procs[proc].pid, r->site));
+        if (!f || !f->live) {
+            // Before the window (a wrapped ring restates only what was
+            // live), or damaged.
+            rp->n.unknown_frees++;
+            return 0;
+        }
+        rp_fsite_sub(rp, f, 1, r->kind == HT_TF_EV_FREE_TMP);
+        return 0;
+    }
+    case HT_TF_SITE:
+        return rp_fsite_define(rp, proc, r);
     case HT_TF_UNKNOWN_FREES:
         // Cumulative per process: the latest count is the truth.
         if (r->frees > rp->n.untracked_frees && r->frees < RP_MAX_BYTES)

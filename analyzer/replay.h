@@ -13,9 +13,11 @@
  *   - state, in TIME order: keyframes (ht_rp_keyframe*) and events
  *     (ht_rp_event).
  *
- * Memory is bounded by the live set (32 bytes a live allocation), the
- * sites (one per distinct (process image, stack id, module-map epoch
- * [, thread])) and the stack definitions -- never by the trace's length.
+ * Memory is bounded by the sites (the trace's: one per distinct (size,
+ * stack, thread); the replay's: one per distinct (process image, stack id,
+ * module-map epoch [, thread])) and the stack definitions -- never by the
+ * trace's length, nor by the number of live blocks: the trace counts live
+ * blocks per site.
  *
  * A "site" keys on the module-map epoch: the epoch advances whenever a
  * module is loaded over an address range another module occupied before
@@ -71,8 +73,6 @@ typedef struct ht_rp_thread_s {
     uint64_t tid;
     char *name;          /* from THREAD records, NULL if none */
     uint32_t proc;
-    bool has_last;       /* last_alloc is this thread's latest event, an alloc */
-    uint64_t last_alloc; /* id of that allocation */
     uint64_t totals_ts;  /* TOTALS: the latest cumulative figures */
     uint64_t allocs, alloc_bytes, frees, free_bytes;
 } ht_rp_thread_t;
@@ -112,8 +112,8 @@ typedef struct ht_rp_snap_s {
 typedef struct ht_rp_counts_s {
     uint64_t events;          /* timestamped events replayed */
     uint64_t allocs, frees;   /* recorded (sampled) allocation events */
-    uint64_t dup_allocs;      /* alloc of an id still live (hostile input) */
-    uint64_t unknown_frees;   /* free naming an allocation that is not live */
+    uint64_t bad_sites;       /* SITE ids out of range or redefined, events of undefined sites */
+    uint64_t unknown_frees;   /* free of a site with no block live */
     uint64_t untracked_frees; /* UNKNOWN_FREES: frees the collector found no allocation for */
     uint64_t bad_weights;     /* weight 0 or absurd, clamped */
     uint64_t lost_events, lost_waits, lost_wait_ns; /* from LOST records */
@@ -175,6 +175,8 @@ int ht_rp_keyframe_end(ht_rp_t *rp, const ht_tf_rec_t *r);
 /* One timestamped event of thread tid of image proc, in time order.
  * Returns 0 or -ENOMEM. */
 int ht_rp_event(ht_rp_t *rp, uint32_t proc, uint64_t tid, const ht_tf_rec_t *r);
+/* A TICK: the stream's time moved to ts (the window grows with it). */
+void ht_rp_tick(ht_rp_t *rp, uint64_t ts);
 /* End of input: sets leaked figures when no exit was seen. */
 void ht_rp_finish(ht_rp_t *rp);
 

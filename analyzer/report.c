@@ -297,7 +297,7 @@ rep_header_text(FILE *f, const ht_profile_t *p, const char *spec, const char *wh
                 rep_sec(p->end_ns - p->start_ns));
     rep_exit_text(a, sizeof a, p);
     fprintf(f, "  exit      %s\n", a);
-    if (p->segs_lost || p->lost_events || p->unknown_frees || p->dup_allocs || p->unknown_stacks) {
+    if (p->segs_lost || p->lost_events || p->unknown_frees || p->bad_sites || p->unknown_stacks) {
         fprintf(f, "  warning   incomplete data:");
         if (p->segs_lost)
             fprintf(f, " %" PRIu64 " segment(s) lost or damaged;", p->segs_lost);
@@ -307,9 +307,9 @@ rep_header_text(FILE *f, const ht_profile_t *p, const char *spec, const char *wh
         if (p->unknown_frees)
             fprintf(f, " %s frees of unknown addresses;",
                     ht_report_count(b, sizeof b, (double)p->unknown_frees));
-        if (p->dup_allocs)
-            fprintf(f, " %s allocations of live addresses;",
-                    ht_report_count(b, sizeof b, (double)p->dup_allocs));
+        if (p->bad_sites)
+            fprintf(f, " %s records of undefined or redefined sites;",
+                    ht_report_count(b, sizeof b, (double)p->bad_sites));
         if (p->unknown_stacks)
             fprintf(f, " %s allocations with an unknown stack;",
                     ht_report_count(b, sizeof b, (double)p->unknown_stacks));
@@ -341,9 +341,9 @@ rep_header_json(FILE *f, const ht_profile_t *p, const char *spec, const char *wh
             p->exit_code);
     fprintf(f,
             ",\"data_quality\":{\"segments_lost\":%" PRIu64 ",\"events_dropped\":%" PRIu64
-            ",\"unknown_frees\":%" PRIu64 ",\"duplicate_allocs\":%" PRIu64
+            ",\"unknown_frees\":%" PRIu64 ",\"bad_sites\":%" PRIu64
             ",\"unknown_stacks\":%" PRIu64 "}",
-            p->segs_lost, p->lost_events, p->unknown_frees, p->dup_allocs, p->unknown_stacks);
+            p->segs_lost, p->lost_events, p->unknown_frees, p->bad_sites, p->unknown_stacks);
 }
 
 /* ---- report ---- */

@@ -9,12 +9,19 @@
  * timestamp is stored as a delta from the previous timestamp in that batch,
  * so the encoder and the decoder each carry the last timestamp.
  *
- * Trace FILES (format version 2) do not use batches: the collector merges
+ * Trace FILES (format version 3) do not use batches: the collector merges
  * every thread into one time-ordered stream per process and writes events
- * without pointers (EV_ALLOC numbers allocations 0, 1, 2, ... implicitly;
- * EV_FREE names one by how far back it was made), with timestamps in
- * microseconds. ALLOC, ALLOC_W, FREE and BATCH are the ring's (shim to
- * collector) records only.
+ * without pointers or times. A SITE record defines an allocation site: a
+ * (size, stack, weight, allocating thread, flags) tuple, numbered by the
+ * collector. EV_ALLOC names the site of a new block, EV_FREE the site of
+ * the block it frees (the collector matched the pointer), EV_FREE_TMP the
+ * same for a block freed by its own thread with no allocation of that
+ * thread in between (heaptrack's "temporary"). Every figure the analyzer
+ * reports is a sum over blocks of one site, so blocks of one site are
+ * interchangeable, and a keyframe restates the live set as a count per
+ * site. Time is carried by TICK records (1 ms): an event happens at the
+ * time of the last TICK (or keyframe) before it. ALLOC, ALLOC_W, FREE and
+ * BATCH are the ring's (shim to collector) records only.
  *
  * Everything here is no-alloc and no-stdio: the shim compiles trace_enc.c.
  * The decoder never trusts a length or a count from its input.
@@ -28,7 +35,7 @@
 #include <stdint.h>
 
 /* Bumped on any incompatible change of records, file or segment header. */
-#define HT_TF_VERSION 2
+#define HT_TF_VERSION 3
 
 /* Segment streams count "d" fields in milliseconds (rings in ns). The
  * collector orders events exactly with the ns times of the ring before it
@@ -40,9 +47,9 @@
  * and moves it by whole ticks, so the error never accumulates
  * (docs/FORMAT.md, "d"). */
 #define HT_TF_SEG_TICK_NS 1000000u
-/* Most allocation ids an EV_FREE may reach back over; a larger value is
- * corrupt (a live set is far smaller than 2^48). */
-#define HT_TF_MAX_BACK (1ull << 48)
+/* Largest site id a file may use: the collector numbers sites densely
+ * from 1, and a larger id is corrupt (the analyzer indexes by it). */
+#define HT_TF_MAX_SITE (1ull << 31)
 
 /* Most frames a stack may have, in the shim and in the file. */
 #define HT_TF_MAX_FRAMES 1024
@@ -83,17 +90,19 @@
     X(EXIT, 0x0b, "ts:d how:u code:u")                                                  \
     X(PROCESS, 0x0c, "ts:d pid:u ppid:u flags:u sample_rate:u max_depth:u exe:s argv:s") \
     X(FORK, 0x0d, "ts:d child:u")                                                       \
-    X(LIVE, 0x0e, "id:u ptr:u size:u stack:u weight:u ts:u tid:u flags:u")              \
-    X(KEYFRAME, 0x0f, "ts:u seq:u snapshot:u reason:u next_id:u") /* sets the ts base */ \
+    X(LIVE, 0x0e, "site:u count:u")                                                     \
+    X(KEYFRAME, 0x0f, "ts:u seq:u snapshot:u reason:u") /* sets the ts base */          \
     X(KEYFRAME_END, 0x10, "nlive:u")                                                    \
     X(LOST, 0x11, "ts:d events:u waits:u wait_ns:u")                                    \
     X(MEMSTAT, 0x12, "ts:d rss:u anon:u file:u shmem:u swap:u heap_free:u heap_total:u") \
     X(SNAPSHOT_REQ, 0x13, "ts:d reason:u")                                              \
-    X(EV_ALLOC, 0x14, "ts:d size:u stack:u")                                            \
-    X(EV_ALLOC_W, 0x15, "ts:d size:u stack:u weight:u")                                 \
-    X(EV_FREE, 0x16, "ts:d back:u")                                                     \
+    X(EV_ALLOC, 0x14, "site:u")                                                         \
+    X(SITE, 0x15, "id:u size:u stack:u weight:u tid:u flags:u")                         \
+    X(EV_FREE, 0x16, "site:u")                                                          \
     X(EV_THREAD, 0x17, "tid:u")                                                         \
-    X(UNKNOWN_FREES, 0x18, "ts:d frees:u")
+    X(UNKNOWN_FREES, 0x18, "ts:d frees:u")                                              \
+    X(EV_FREE_TMP, 0x19, "site:u")                                                      \
+    X(TICK, 0x1a, "ts:d")
 
 typedef enum ht_tf_kind_e {
 #define HT_TF_ENUM(name, code, fields) HT_TF_##name = code,
@@ -107,8 +116,8 @@ enum { HT_TF_EXIT_STATUS = 0, HT_TF_EXIT_SIGNAL = 1, HT_TF_EXIT_UNKNOWN = 2 };
 /* PROCESS.flags */
 enum { HT_TF_PROC_ALL = 1u << 0, HT_TF_PROC_LOSSY = 1u << 1, HT_TF_PROC_EXEC = 1u << 2,
        HT_TF_PROC_FORKED = 1u << 3 };
-/* LIVE.flags */
-enum { HT_TF_LIVE_INHERITED = 1u << 0 };
+/* SITE.flags: blocks a forked child inherited from its parent. */
+enum { HT_TF_SITE_INHERITED = 1u << 0 };
 /* KEYFRAME.reason and SNAPSHOT_REQ.reason. A keyframe with snapshot == 0
  * only starts a segment; snapshot N >= 1 marks snapshot number N-1. */
 enum { HT_TF_SNAP_SEGMENT = 0, HT_TF_SNAP_INTERVAL = 1, HT_TF_SNAP_BYTES = 2,
@@ -124,7 +133,8 @@ typedef struct ht_tf_seg_s {
 
 /*
  * One decoded record. Only the fields of its kind are meaningful; "ts" is
- * always absolute (the decoder adds deltas). Strings and bytes point into
+ * always absolute (the decoder adds deltas), and a record without a time
+ * of its own gets the stream's time. Strings and bytes point into
  * the decoder's input and are NOT NUL-terminated.
  */
 typedef struct ht_tf_rec_s {
@@ -132,7 +142,7 @@ typedef struct ht_tf_rec_s {
     uint64_t ts;
     uint64_t pid, tid, ptr, size, stack, weight; /* weight: HT_TF_WEIGHT_ONE = 1 */
     uint64_t id, bias, ppid, flags, sample_rate, max_depth, child;
-    uint64_t back, next_id; /* EV_FREE; KEYFRAME */
+    uint64_t site, count; /* EV_ALLOC, EV_FREE, EV_FREE_TMP, LIVE; LIVE */
     uint64_t how, code, seq, snapshot, reason, nlive;
     uint64_t allocs, alloc_bytes, frees, free_bytes;
     uint64_t events, waits, wait_ns;
@@ -182,16 +192,18 @@ int ht_tf_put_process(ht_tf_enc_t *e, uint64_t ts, uint64_t pid, uint64_t ppid, 
                       uint64_t sample_rate, uint64_t max_depth, const char *exe,
                       uint32_t exe_len, const char *argv, uint32_t argv_len);
 int ht_tf_put_fork(ht_tf_enc_t *e, uint64_t ts, uint64_t child);
-int ht_tf_put_live(ht_tf_enc_t *e, uint64_t id, uint64_t ptr, uint64_t size, uint64_t stack,
-                   uint64_t weight, uint64_t ts, uint64_t tid, uint64_t flags);
+int ht_tf_put_live(ht_tf_enc_t *e, uint64_t site, uint64_t count);
 int ht_tf_put_keyframe(ht_tf_enc_t *e, uint64_t ts, uint64_t seq, uint64_t snapshot,
-                       uint64_t reason, uint64_t next_id);
-/* Segment events (format 2): the next allocation id is implicit. weight ==
- * HT_TF_WEIGHT_ONE writes EV_ALLOC, else EV_ALLOC_W. */
-int ht_tf_put_ev_alloc(ht_tf_enc_t *e, uint64_t ts, uint64_t size, uint64_t stack,
-                       uint64_t weight);
-/* back = (next_id - 1) - id of the freed allocation. */
-int ht_tf_put_ev_free(ht_tf_enc_t *e, uint64_t ts, uint64_t back);
+                       uint64_t reason);
+/* Segment events (format 3). */
+int ht_tf_put_site(ht_tf_enc_t *e, uint64_t id, uint64_t size, uint64_t stack, uint64_t weight,
+                   uint64_t tid, uint64_t flags);
+int ht_tf_put_ev_alloc(ht_tf_enc_t *e, uint64_t site);
+/* temporary: EV_FREE_TMP instead of EV_FREE. */
+int ht_tf_put_ev_free(ht_tf_enc_t *e, uint64_t site, int temporary);
+/* Move the stream's time to ts: a TICK when ts is at least one tick past
+ * the base, nothing otherwise (0 either way unless it does not fit). */
+int ht_tf_put_tick(ht_tf_enc_t *e, uint64_t ts);
 int ht_tf_put_ev_thread(ht_tf_enc_t *e, uint64_t tid);
 int ht_tf_put_unknown_frees(ht_tf_enc_t *e, uint64_t ts, uint64_t frees);
 int ht_tf_put_keyframe_end(ht_tf_enc_t *e, uint64_t nlive);

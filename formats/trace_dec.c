@@ -97,6 +97,7 @@ ht_tf_dec_next(ht_tf_dec_t *d, ht_tf_rec_t *out)
     memset(o, 0, offsetof(ht_tf_rec_t, segs));
     o->kind = d->p[0];
     o->weight = HT_TF_WEIGHT_ONE;
+    o->ts = d->last_ts; // the stream's time, for records without their own
 
     switch (o->kind) {
     case HT_TF_BATCH:
@@ -194,21 +195,14 @@ ht_tf_dec_next(ht_tf_dec_t *d, ht_tf_rec_t *out)
         o->child = dec_u(&r);
         break;
     case HT_TF_LIVE:
-        o->id = dec_u(&r);
-        o->ptr = dec_u(&r);
-        o->size = dec_u(&r);
-        o->stack = dec_u(&r);
-        o->weight = dec_u(&r);
-        o->ts = dec_u(&r);
-        o->tid = dec_u(&r);
-        o->flags = dec_u(&r);
+        o->site = dec_u(&r);
+        o->count = dec_u(&r);
         break;
     case HT_TF_KEYFRAME:
         o->ts = r.ts = dec_u(&r);
         o->seq = dec_u(&r);
         o->snapshot = dec_u(&r);
         o->reason = dec_u(&r);
-        o->next_id = dec_u(&r);
         break;
     case HT_TF_KEYFRAME_END:
         o->nlive = dec_u(&r);
@@ -233,17 +227,21 @@ ht_tf_dec_next(ht_tf_dec_t *d, ht_tf_rec_t *out)
         o->ts = dec_d(&r);
         o->reason = dec_u(&r);
         break;
-    case HT_TF_EV_ALLOC:
-    case HT_TF_EV_ALLOC_W:
-        o->ts = dec_d(&r);
+    case HT_TF_SITE:
+        o->id = dec_u(&r);
         o->size = dec_u(&r);
         o->stack = dec_u(&r);
-        if (o->kind == HT_TF_EV_ALLOC_W)
-            o->weight = dec_u(&r);
+        o->weight = dec_u(&r);
+        o->tid = dec_u(&r);
+        o->flags = dec_u(&r);
         break;
+    case HT_TF_EV_ALLOC:
     case HT_TF_EV_FREE:
+    case HT_TF_EV_FREE_TMP:
+        o->site = dec_u(&r);
+        break;
+    case HT_TF_TICK:
         o->ts = dec_d(&r);
-        o->back = dec_u(&r);
         break;
     case HT_TF_EV_THREAD:
         o->tid = dec_u(&r);

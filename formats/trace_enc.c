@@ -309,25 +309,17 @@ ht_tf_put_fork(ht_tf_enc_t *e, uint64_t ts, uint64_t child)
 }
 
 int
-ht_tf_put_live(ht_tf_enc_t *e, uint64_t id, uint64_t ptr, uint64_t size, uint64_t stack,
-               uint64_t weight, uint64_t ts, uint64_t tid, uint64_t flags)
+ht_tf_put_live(ht_tf_enc_t *e, uint64_t site, uint64_t count)
 {
     enc_w_t w;
     enc_begin(&w, e, HT_TF_LIVE);
-    enc_u(&w, id);
-    enc_u(&w, ptr);
-    enc_u(&w, size);
-    enc_u(&w, stack);
-    enc_u(&w, weight);
-    enc_u(&w, ts);
-    enc_u(&w, tid);
-    enc_u(&w, flags);
+    enc_u(&w, site);
+    enc_u(&w, count);
     return enc_finish(&w);
 }
 
 int
-ht_tf_put_keyframe(ht_tf_enc_t *e, uint64_t ts, uint64_t seq, uint64_t snapshot, uint64_t reason,
-                   uint64_t next_id)
+ht_tf_put_keyframe(ht_tf_enc_t *e, uint64_t ts, uint64_t seq, uint64_t snapshot, uint64_t reason)
 {
     enc_w_t w;
     enc_begin(&w, e, HT_TF_KEYFRAME);
@@ -335,7 +327,6 @@ ht_tf_put_keyframe(ht_tf_enc_t *e, uint64_t ts, uint64_t seq, uint64_t snapshot,
     enc_u(&w, seq);
     enc_u(&w, snapshot);
     enc_u(&w, reason);
-    enc_u(&w, next_id);
     w.ts = ts; // a keyframe, like a batch, sets the timestamp base
     return enc_finish(&w);
 }
@@ -389,26 +380,47 @@ ht_tf_put_snapshot_req(ht_tf_enc_t *e, uint64_t ts, uint64_t reason)
 }
 
 int
-ht_tf_put_ev_alloc(ht_tf_enc_t *e, uint64_t ts, uint64_t size, uint64_t stack, uint64_t weight)
+ht_tf_put_site(ht_tf_enc_t *e, uint64_t id, uint64_t size, uint64_t stack, uint64_t weight,
+               uint64_t tid, uint64_t flags)
 {
     enc_w_t w;
-    int exact = (weight == HT_TF_WEIGHT_ONE);
-    enc_begin(&w, e, exact ? HT_TF_EV_ALLOC : HT_TF_EV_ALLOC_W);
-    enc_d(&w, ts);
+    enc_begin(&w, e, HT_TF_SITE);
+    enc_u(&w, id);
     enc_u(&w, size);
     enc_u(&w, stack);
-    if (!exact)
-        enc_u(&w, weight);
+    enc_u(&w, weight);
+    enc_u(&w, tid);
+    enc_u(&w, flags);
     return enc_finish(&w);
 }
 
 int
-ht_tf_put_ev_free(ht_tf_enc_t *e, uint64_t ts, uint64_t back)
+ht_tf_put_ev_alloc(ht_tf_enc_t *e, uint64_t site)
 {
     enc_w_t w;
-    enc_begin(&w, e, HT_TF_EV_FREE);
+    enc_begin(&w, e, HT_TF_EV_ALLOC);
+    enc_u(&w, site);
+    return enc_finish(&w);
+}
+
+int
+ht_tf_put_ev_free(ht_tf_enc_t *e, uint64_t site, int temporary)
+{
+    enc_w_t w;
+    enc_begin(&w, e, temporary ? HT_TF_EV_FREE_TMP : HT_TF_EV_FREE);
+    enc_u(&w, site);
+    return enc_finish(&w);
+}
+
+int
+ht_tf_put_tick(ht_tf_enc_t *e, uint64_t ts)
+{
+    uint64_t tick = e->tick ? e->tick : 1;
+    if (ts < e->last_ts + tick)
+        return 0;
+    enc_w_t w;
+    enc_begin(&w, e, HT_TF_TICK);
     enc_d(&w, ts);
-    enc_u(&w, back);
     return enc_finish(&w);
 }
 
@@ -466,10 +478,9 @@ ht_tf_put_rec(ht_tf_enc_t *e, const ht_tf_rec_t *r)
     case HT_TF_FORK:
         return ht_tf_put_fork(e, r->ts, r->child);
     case HT_TF_LIVE:
-        return ht_tf_put_live(e, r->id, r->ptr, r->size, r->stack, r->weight, r->ts, r->tid,
-                              r->flags);
+        return ht_tf_put_live(e, r->site, r->count);
     case HT_TF_KEYFRAME:
-        return ht_tf_put_keyframe(e, r->ts, r->seq, r->snapshot, r->reason, r->next_id);
+        return ht_tf_put_keyframe(e, r->ts, r->seq, r->snapshot, r->reason);
     case HT_TF_KEYFRAME_END:
         return ht_tf_put_keyframe_end(e, r->nlive);
     case HT_TF_LOST:
@@ -479,12 +490,15 @@ ht_tf_put_rec(ht_tf_enc_t *e, const ht_tf_rec_t *r)
                                  r->heap_free, r->heap_total);
     case HT_TF_SNAPSHOT_REQ:
         return ht_tf_put_snapshot_req(e, r->ts, r->reason);
+    case HT_TF_SITE:
+        return ht_tf_put_site(e, r->id, r->size, r->stack, r->weight, r->tid, r->flags);
     case HT_TF_EV_ALLOC:
-        return ht_tf_put_ev_alloc(e, r->ts, r->size, r->stack, HT_TF_WEIGHT_ONE);
-    case HT_TF_EV_ALLOC_W:
-        return ht_tf_put_ev_alloc(e, r->ts, r->size, r->stack, r->weight);
+        return ht_tf_put_ev_alloc(e, r->site);
     case HT_TF_EV_FREE:
-        return ht_tf_put_ev_free(e, r->ts, r->back);
+    case HT_TF_EV_FREE_TMP:
+        return ht_tf_put_ev_free(e, r->site, r->kind == HT_TF_EV_FREE_TMP);
+    case HT_TF_TICK:
+        return ht_tf_put_tick(e, r->ts);
     case HT_TF_EV_THREAD:
         return ht_tf_put_ev_thread(e, r->tid);
     case HT_TF_UNKNOWN_FREES:

@@ -155,7 +155,7 @@ dump_field_u(const ht_tf_rec_t *r, const char *name, uint64_t *v)
     }
     F(ts) F(pid) F(tid) F(ptr) F(size) F(stack) F(weight) F(id) F(bias) F(ppid) F(flags)
     F(sample_rate) F(max_depth) F(child) F(how) F(code) F(seq) F(snapshot) F(reason) F(nlive)
-    F(back) F(next_id) F(allocs) F(alloc_bytes) F(frees) F(free_bytes) F(events) F(waits) F(wait_ns) F(rss)
+    F(site) F(count) F(allocs) F(alloc_bytes) F(frees) F(free_bytes) F(events) F(waits) F(wait_ns) F(rss)
     F(anon) F(file) F(shmem) F(swap) F(heap_free) F(heap_total)
 #undef F
     return false;
@@ -246,10 +246,52 @@ dump_field(const ht_tf_rec_t *r, const char *name, char type)
     }
 }
 
-/* has_id: the allocation id an ev_alloc numbers or an ev_free frees. */
+/* The sites a segment defined so far (SITE records), so that events and
+ * LIVE records can be shown with what their site stands for. */
+typedef struct dump_site_s {
+    bool set;
+    uint64_t size, stack, weight, tid, flags;
+} dump_site_t;
+
+typedef struct dump_sites_s {
+    dump_site_t *e;
+    size_t n;
+} dump_sites_t;
+
+/* Ids past this are shown unresolved (a hostile id must not size the
+ * table); the collector numbers sites densely from 1. */
+#define DUMP_MAX_SITE (1u << 24)
+
+static void
+dump_site_put(dump_sites_t *t, const ht_tf_rec_t *r)
+{
+    if (r->id >= DUMP_MAX_SITE)
+        return;
+    if (r->id >= t->n) {
+        size_t nn = t->n ? t->n : 1024;
+        while (nn <= r->id)
+            nn *= 2;
+        dump_site_t *ne = realloc(t->e, nn * sizeof *ne);
+        if (!ne)
+            return;
+        memset(ne + t->n, 0, (nn - t->n) * sizeof *ne);
+        t->e = ne;
+        t->n = nn;
+    }
+    t->e[r->id] = (dump_site_t){true, r->size, r->stack, r->weight, r->tid, r->flags};
+}
+
+static const dump_site_t *
+dump_site_get(const dump_sites_t *t, uint64_t id)
+{
+    return id < t->n && t->e[id].set ? &t->e[id] : NULL;
+}
+
+/* site: what the site of an event or LIVE stands for (NULL: not defined).
+ * Events carry no time of their own: "ts" is the stream's. */
 static void
 dump_rec(size_t seg, const ht_tf_rec_t *r, bool kf, bool in_batch, uint64_t bpid, uint64_t btid,
-         bool has_id, uint64_t id)
+         const dump_site_t *site)
 {
     char kname[32];
     const char *n = ht_tf_kind_name(r->kind);
@@ -287,17 +329,29 @@ dump_rec(size_t seg, const ht_tf_rec_t *r, bool kf, bool in_batch, uint64_t bpid
         has_pid |= !strcmp(name, "pid");
         dump_field(r, name, type);
     }
-    if (has_id)
-        dump_u("id", id);
+    bool ev = r->kind == HT_TF_EV_ALLOC || r->kind == HT_TF_EV_FREE ||
+              r->kind == HT_TF_EV_FREE_TMP;
+    if (ev)
+        dump_u("ts", r->ts);
+    if (site) {
+        dump_u("size", site->size);
+        dump_u("stack", site->stack);
+        dump_u("weight", site->weight);
+        if (r->kind == HT_TF_LIVE) {
+            dump_u("tid", site->tid);
+            dump_u("flags", site->flags);
+        } else {
+            dump_u("alloc_tid", site->tid);
+        }
+    }
     if (in_batch && !kf && r->kind != HT_TF_BATCH) {
         if (!has_pid)
             dump_u("pid", bpid);
         if (!has_tid)
             dump_u("tid", btid);
     }
-    if ((r->kind == HT_TF_ALLOC_W || r->kind == HT_TF_EV_ALLOC_W) && !dump_json) {
+    if (r->kind == HT_TF_ALLOC_W && !dump_json)
         printf(" (x%.3f)", (double)r->weight / (double)HT_TF_WEIGHT_ONE);
-    }
     dump_end();
 }
 
@@ -363,6 +417,7 @@ cmd_dump(int argc, char **argv)
                      (unsigned long long)ht_tfr_skipped_segs(r));
 
     ht_tf_dec_t *d = malloc(sizeof *d);
+    dump_sites_t sites = {NULL, 0};
     if (!d) {
         ht_tfr_close(r);
         ht_cli_error("out of memory");
@@ -406,33 +461,31 @@ cmd_dump(int argc, char **argv)
         ht_tf_dec_init_seg(d, raw, len);
         ht_tf_rec_t rec;
         bool kf = false, in_events = false;
-        uint64_t tid = 0, next_id = 0;
+        uint64_t tid = 0;
+        if (sites.e)
+            memset(sites.e, 0, sites.n * sizeof *sites.e); // a segment stands alone
         while ((rc = ht_tf_dec_next(d, &rec)) == 1) {
-            bool has_id = false;
-            uint64_t id = 0;
+            const dump_site_t *site = NULL;
             switch (rec.kind) {
             case HT_TF_KEYFRAME:
                 kf = true;
-                next_id = rec.next_id;
                 break;
             case HT_TF_EV_THREAD:
                 tid = rec.tid;
                 break;
-            case HT_TF_EV_ALLOC:
-            case HT_TF_EV_ALLOC_W:
-                has_id = true;
-                id = next_id++;
+            case HT_TF_SITE:
+                dump_site_put(&sites, &rec);
                 break;
+            case HT_TF_EV_ALLOC:
             case HT_TF_EV_FREE:
-                // back counts from the latest allocation; one reaching
-                // before the id space began is corrupt: no id then.
-                has_id = rec.back < next_id;
-                id = next_id - 1 - rec.back;
+            case HT_TF_EV_FREE_TMP:
+            case HT_TF_LIVE:
+                site = dump_site_get(&sites, rec.site);
                 break;
             default:
                 break;
             }
-            dump_rec(i, &rec, kf, in_events, s->pid, tid, has_id, id);
+            dump_rec(i, &rec, kf, in_events, s->pid, tid, site);
             if (rec.kind == HT_TF_KEYFRAME_END) {
                 kf = false;
                 in_events = true;
@@ -446,6 +499,7 @@ cmd_dump(int argc, char **argv)
         }
     }
     free(d);
+    free(sites.e);
     ht_tfr_close(r);
     return ht_cli_finish_stdout("dump", ferror(stdout) ? -EIO : 0);
 }

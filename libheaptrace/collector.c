@@ -283,9 +283,9 @@ coll_stk_intern(coll_stacks_t *s, const uint64_t *f, uint32_t n)
 /* live set: ptr -> allocation, open addressing with backward-shift delete */
 
 typedef struct coll_live_s {
-    uint64_t ptr, size, weight, ts;
-    uint64_t id; /* allocation number in this trace's id space */
-    uint32_t stack, tid, flags, pad;
+    uint64_t ptr;
+    uint32_t site; /* what the file knows of the block: coll_sites_t */
+    uint32_t pad;
 } coll_live_t;
 
 typedef struct coll_liveset_s {
@@ -388,45 +388,143 @@ coll_live_free(coll_liveset_t *ls)
     memset(ls, 0, sizeof *ls);
 }
 
-static int
-coll_live_id_cmp(const void *a, const void *b)
+/* ------------------------------------------------------------------ */
+/* allocation sites: (size, stack, weight, thread, flags), interned across
+ * every process. The file names a block by its site only (FORMAT.md): all
+ * figures are sums over a site's blocks, so its blocks are
+ * interchangeable, and a site id repeats where a pointer or an allocation
+ * number would not, which is what zstd compresses. */
+
+typedef struct coll_site_s {
+    uint64_t size, weight, tid;
+    uint32_t stack, flags;
+    uint32_t gen; /* the process's module generation (not written) */
+    uint32_t next; /* chain, 0 ends */
+    uint32_t inherited; /* the INHERITED twin's id, 0 not made yet */
+} coll_site_t;
+
+typedef struct coll_sites_s {
+    coll_site_t *ent; /* ent[id - 1] */
+    size_t n, cap;
+    uint32_t *tab; /* heads: ids */
+    size_t tab_cap; /* power of two */
+} coll_sites_t;
+
+static uint64_t
+coll_site_hash(uint64_t size, uint32_t stack, uint64_t weight, uint64_t tid, uint32_t flags,
+               uint32_t gen)
 {
-    uint64_t x = (*(coll_live_t *const *)a)->id, y = (*(coll_live_t *const *)b)->id;
-    return x < y ? -1 : x > y;
+    uint64_t h = (size ^ (uint64_t)gen << 40) * 0x9e3779b97f4a7c15ull;
+    h ^= ((uint64_t)stack << 32 | flags) + (h >> 29);
+    h *= 0xff51afd7ed558ccdull;
+    h ^= (weight + tid * 0xc4ceb9fe1a85ec53ull) + (h >> 31);
+    h *= 0x9e3779b97f4a7c15ull;
+    return h ^ (h >> 32);
 }
 
-/* A copy with every entry flagged INHERITED (a forked child's start),
- * renumbered 0..n-1 in the parent's allocation order: the child's trace
- * is a new id space, and its next id is then dst->n. */
 static int
-coll_live_copy(coll_liveset_t *dst, const coll_liveset_t *src)
+coll_site_rehash(coll_sites_t *s, size_t ncap)
+{
+    uint32_t *t = calloc(ncap, sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    for (size_t i = 0; i < s->n; i++) {
+        const coll_site_t *e = &s->ent[i];
+        size_t b = coll_site_hash(e->size, e->stack, e->weight, e->tid, e->flags, e->gen) &
+                   (ncap - 1);
+        s->ent[i].next = t[b];
+        t[b] = (uint32_t)(i + 1);
+    }
+    free(s->tab);
+    s->tab = t;
+    s->tab_cap = ncap;
+    return 0;
+}
+
+/* Id of this site (new or existing); 0 on allocation failure. gen is the
+ * process's module generation: it moves at every module load and unload,
+ * so a site never spans two module maps, and the analyzer resolves its
+ * addresses with the map in force where the site was first written. */
+static uint32_t
+coll_site_intern(coll_sites_t *s, uint64_t size, uint32_t stack, uint64_t weight, uint64_t tid,
+                 uint32_t flags, uint32_t gen)
+{
+    uint64_t h = coll_site_hash(size, stack, weight, tid, flags, gen);
+    if (s->tab_cap) {
+        for (uint32_t id = s->tab[h & (s->tab_cap - 1)]; id; id = s->ent[id - 1].next) {
+            const coll_site_t *e = &s->ent[id - 1];
+            if (e->size == size && e->stack == stack && e->weight == weight && e->tid == tid &&
+                e->flags == flags && e->gen == gen)
+                return id;
+        }
+    }
+    if (s->n >= HT_TF_MAX_SITE - 1)
+        return 0;
+    if (s->n + 1 > s->tab_cap && coll_site_rehash(s, s->tab_cap ? s->tab_cap * 2 : 1024) < 0)
+        return 0;
+    if (s->n == s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 1024;
+        coll_site_t *ne = realloc(s->ent, nc * sizeof *ne);
+        if (!ne)
+            return 0;
+        s->ent = ne;
+        s->cap = nc;
+    }
+    size_t b = h & (s->tab_cap - 1);
+    s->ent[s->n] = (coll_site_t){.size = size, .weight = weight, .tid = tid, .stack = stack,
+                                 .flags = flags, .gen = gen, .next = s->tab[b]};
+    s->n++;
+    s->tab[b] = (uint32_t)s->n;
+    return (uint32_t)s->n;
+}
+
+/* The same site with INHERITED set: a forked child's copy of a block. */
+static uint32_t
+coll_site_inherited(coll_sites_t *s, uint32_t id)
+{
+    if (!id || id > s->n)
+        return 0;
+    if (s->ent[id - 1].flags & HT_TF_SITE_INHERITED)
+        return id;
+    if (s->ent[id - 1].inherited)
+        return s->ent[id - 1].inherited;
+    coll_site_t e = s->ent[id - 1]; // intern may move ent
+    uint32_t t = coll_site_intern(s, e.size, e.stack, e.weight, e.tid,
+                                  e.flags | HT_TF_SITE_INHERITED, e.gen);
+    if (t)
+        s->ent[id - 1].inherited = t;
+    return t;
+}
+
+static void
+coll_sites_free(coll_sites_t *s)
+{
+    free(s->ent);
+    free(s->tab);
+    memset(s, 0, sizeof *s);
+}
+
+/* A copy with every block moved to its site's INHERITED twin: a forked
+ * child's start. */
+static int
+coll_live_copy(coll_sites_t *sites, coll_liveset_t *dst, const coll_liveset_t *src)
 {
     memset(dst, 0, sizeof *dst);
     if (!src->cap)
         return 0;
     dst->e = malloc(src->cap * sizeof *dst->e);
-    coll_live_t **order = malloc((src->n ? src->n : 1) * sizeof *order);
-    if (!dst->e || !order) {
-        free(dst->e);
-        free(order);
-        dst->e = NULL;
+    if (!dst->e)
         return -ENOMEM;
-    }
     memcpy(dst->e, src->e, src->cap * sizeof *dst->e);
     dst->cap = src->cap;
     dst->n = src->n;
-    size_t n = 0;
     for (size_t i = 0; i < dst->cap; i++) {
         if (!dst->e[i].ptr)
             continue;
-        dst->e[i].flags |= HT_TF_LIVE_INHERITED;
-        if (n < src->n)
-            order[n++] = &dst->e[i];
+        uint32_t t = coll_site_inherited(sites, dst->e[i].site);
+        if (t)
+            dst->e[i].site = t;
     }
-    qsort(order, n, sizeof *order, coll_live_id_cmp);
-    for (size_t i = 0; i < n; i++)
-        order[i]->id = i;
-    free(order);
     return 0;
 }
 
@@ -439,6 +537,11 @@ typedef struct coll_thr_s {
     uint32_t name_len;
     bool alive, has_totals;
     uint64_t allocs, alloc_bytes, frees, free_bytes;
+    // heaptrack's "temporary": the thread's last allocation, while no other
+    // allocation of the thread came after it; a free of it by the thread
+    // is written EV_FREE_TMP.
+    uint64_t last_ptr;
+    bool has_last;
 } coll_thr_t;
 
 typedef struct coll_mod_s {
@@ -506,9 +609,8 @@ struct coll_proc_s {
     bool seg_open, thr_set;
     uint64_t cur_tid; /* thread of the last EV_THREAD in this segment, if thr_set */
 
-    // Allocation ids: EV_ALLOC numbers allocations implicitly, next_id is
-    // the number of the next one (KEYFRAME restates it).
-    uint64_t next_id;
+    size_t cur_thr; /* index in thr of the last thread looked up */
+    uint32_t mod_gen; /* moves at each MODULE and UNMODULE: see coll_site_intern */
     // The stream's clock: nothing is written with an earlier time. Events
     // advance it; so does each poll's horizon (every event older than it
     // has been written), which is the time of the collector's own records.
@@ -528,6 +630,10 @@ struct coll_proc_s {
     uint32_t serial;   /* segment counter for the stamps */
     uint32_t *stamp;   /* stamp[id]: serial of the segment that holds STACK id */
     size_t stamp_n;
+    uint32_t *sstamp;  /* the same for SITE ids */
+    size_t sstamp_n;
+    uint32_t *kf_count; /* keyframe scratch: live blocks per site id */
+    size_t kf_count_n;
 
     uint64_t nsnap, snap_last_ns, bytes_since_snap;
     uint64_t heap_free, heap_total;
@@ -567,6 +673,7 @@ struct ht_coll_s {
     bool have_main;
     bool self_mode; /* collector thread inside the traced process */
     coll_stacks_t stk;
+    coll_sites_t sites;
     coll_proc_t *procs;
     ht_coll_src_t *srcs;
     coll_pending_t *pending;
@@ -642,29 +749,57 @@ proc_clock(coll_proc_t *p)
     return p->clock;
 }
 
+/* Is definition `id` still to be written in this segment? Stamps it. With
+ * no memory for the stamps it says yes: a repeated definition is harmless,
+ * a missing one is not. */
+static bool
+proc_stamp_new(coll_proc_t *p, uint32_t **stamp, size_t *n, uint32_t id)
+{
+    if (id >= *n) {
+        size_t nn = *n ? *n : 1024;
+        while (nn <= id)
+            nn *= 2;
+        uint32_t *ns = realloc(*stamp, nn * sizeof *ns);
+        if (!ns)
+            return true;
+        memset(ns + *n, 0, (nn - *n) * sizeof *ns);
+        *stamp = ns;
+        *n = nn;
+    }
+    if ((*stamp)[id] == p->serial)
+        return false;
+    (*stamp)[id] = p->serial;
+    return true;
+}
+
 /* STACK id once per segment, before its first use. */
 static void
 proc_emit_stack(coll_proc_t *p, uint32_t id)
 {
     coll_stacks_t *s = &p->c->stk;
-    if (!id || id > s->n)
+    if (!id || id > s->n || !proc_stamp_new(p, &p->stamp, &p->stamp_n, id))
         return;
-    if (id >= p->stamp_n) {
-        size_t nn = p->stamp_n ? p->stamp_n : 1024;
-        while (nn <= id)
-            nn *= 2;
-        uint32_t *ns = realloc(p->stamp, nn * sizeof *ns);
-        if (!ns)
-            return;
-        memset(ns + p->stamp_n, 0, (nn - p->stamp_n) * sizeof *ns);
-        p->stamp = ns;
-        p->stamp_n = nn;
-    }
-    if (p->stamp[id] == p->serial)
-        return;
-    p->stamp[id] = p->serial;
     const coll_stk_t *e = &s->ent[id - 1];
     COLL_PUT(p, ht_tf_put_stack(&p->enc, id, s->pool + e->off, e->n));
+}
+
+/* SITE id (and its STACK) once per segment, before its first use. */
+static void
+proc_emit_site(coll_proc_t *p, uint32_t id)
+{
+    coll_sites_t *s = &p->c->sites;
+    if (!id || id > s->n || !proc_stamp_new(p, &p->sstamp, &p->sstamp_n, id))
+        return;
+    const coll_site_t *e = &s->ent[id - 1];
+    proc_emit_stack(p, e->stack);
+    COLL_PUT(p, ht_tf_put_site(&p->enc, id, e->size, e->stack, e->weight, e->tid, e->flags));
+}
+
+/* The stream's time moves to ts (whole ticks; events carry no time). */
+static void
+proc_tick(coll_proc_t *p, uint64_t ts)
+{
+    COLL_PUT(p, ht_tf_put_tick(&p->enc, ts));
 }
 
 static void
@@ -680,6 +815,7 @@ proc_seg_begin(coll_proc_t *p, uint64_t snapshot, uint64_t reason)
     // A new serial invalidates every stamp at once: no clearing per segment.
     if (++p->serial == 0) {
         memset(p->stamp, 0, p->stamp_n * sizeof *p->stamp);
+        memset(p->sstamp, 0, p->sstamp_n * sizeof *p->sstamp);
         p->serial = 1;
     }
     p->thr_set = false;
@@ -689,7 +825,7 @@ proc_seg_begin(coll_proc_t *p, uint64_t snapshot, uint64_t reason)
     p->seg_snapshot = snapshot;
     p->seg_open = true;
 
-    COLL_PUT(p, ht_tf_put_keyframe(&p->enc, ts, p->seq, snapshot, reason, p->next_id));
+    COLL_PUT(p, ht_tf_put_keyframe(&p->enc, ts, p->seq, snapshot, reason));
     COLL_PUT(p, ht_tf_put_process(&p->enc, ts, (uint64_t)p->pid, (uint64_t)p->ppid, p->flags,
                                   p->sample_rate, p->max_depth, p->exe, p->exe_len, p->argv,
                                   p->argv_len));
@@ -702,17 +838,30 @@ proc_seg_begin(coll_proc_t *p, uint64_t snapshot, uint64_t reason)
         if (p->thr[i].alive)
             COLL_PUT(p, ht_tf_put_thread(&p->enc, ts, p->thr[i].tid, p->thr[i].name,
                                          p->thr[i].name_len));
-    for (size_t i = 0; i < p->live.cap; i++)
-        if (p->live.e[i].ptr)
-            proc_emit_stack(p, p->live.e[i].stack);
+    // The live set as a count per site, in site order.
     uint64_t nlive = 0;
-    for (size_t i = 0; i < p->live.cap; i++) {
-        const coll_live_t *l = &p->live.e[i];
-        if (!l->ptr)
-            continue;
-        COLL_PUT(p, ht_tf_put_live(&p->enc, l->id, l->ptr, l->size, l->stack, l->weight, l->ts,
-                                   l->tid, l->flags));
-        nlive++;
+    size_t nsites = p->c->sites.n;
+    if (p->live.n && p->kf_count_n <= nsites) {
+        free(p->kf_count);
+        p->kf_count_n = 0;
+        p->kf_count = calloc(nsites + 1, sizeof *p->kf_count);
+        if (p->kf_count)
+            p->kf_count_n = nsites + 1;
+    }
+    if (p->live.n && p->kf_count) {
+        for (size_t i = 0; i < p->live.cap; i++)
+            if (p->live.e[i].ptr && p->live.e[i].site <= nsites)
+                p->kf_count[p->live.e[i].site]++;
+        for (size_t id = 1; id <= nsites; id++) {
+            if (!p->kf_count[id])
+                continue;
+            proc_emit_site(p, (uint32_t)id);
+            COLL_PUT(p, ht_tf_put_live(&p->enc, id, p->kf_count[id]));
+            nlive += p->kf_count[id];
+            p->kf_count[id] = 0;
+        }
+    } else if (p->live.n) {
+        p->dropped += p->live.n; // no memory to count: the keyframe says so
     }
     for (size_t i = 0; i < p->nthr; i++) {
         const coll_thr_t *t = &p->thr[i];
@@ -1114,6 +1263,12 @@ proc_finish(coll_proc_t *p, bool alive)
     free(p->stamp);
     p->stamp = NULL;
     p->stamp_n = 0;
+    free(p->sstamp);
+    p->sstamp = NULL;
+    p->sstamp_n = 0;
+    free(p->kf_count);
+    p->kf_count = NULL;
+    p->kf_count_n = 0;
 }
 
 /* ---- fork ---- */
@@ -1123,12 +1278,11 @@ coll_fork(ht_coll_t *c, coll_proc_t *parent, pid_t child)
 {
     coll_proc_t *ch = coll_proc_find(c, child);
     coll_liveset_t copy;
-    if (coll_live_copy(&copy, &parent->live) < 0)
+    if (coll_live_copy(&c->sites, &copy, &parent->live) < 0)
         return;
     if (ch && ch->state == PROC_WAIT_FORK) {
         coll_live_free(&ch->live);
         ch->live = copy;
-        ch->next_id = copy.n; // coll_live_copy numbered them 0..n-1
         proc_start(ch);
         return;
     }
@@ -1195,12 +1349,28 @@ src_stack(ht_coll_t *c, ht_coll_src_t *s, uint64_t id)
     return cid;
 }
 
+/* The thread's entry, or NULL. One compare when it is the last one asked
+ * for (events come in runs of one thread). */
+static coll_thr_t *
+proc_thr_find(coll_proc_t *p, uint64_t tid)
+{
+    if (p->cur_thr < p->nthr && p->thr[p->cur_thr].tid == tid)
+        return &p->thr[p->cur_thr];
+    for (size_t i = p->nthr; i-- > 0;)
+        if (p->thr[i].tid == tid) {
+            p->cur_thr = i;
+            return &p->thr[i];
+        }
+    return NULL;
+}
+
+/* The thread's entry, made when new; NULL without memory. */
 static coll_thr_t *
 proc_thr(coll_proc_t *p, uint64_t tid)
 {
-    for (size_t i = p->nthr; i-- > 0;)
-        if (p->thr[i].tid == tid)
-            return &p->thr[i];
+    coll_thr_t *found = proc_thr_find(p, tid);
+    if (found)
+        return found;
     if (p->nthr == p->thr_cap) {
         size_t nc = p->thr_cap ? p->thr_cap * 2 : 16;
         coll_thr_t *nt = realloc(p->thr, nc * sizeof *nt);
@@ -1524,25 +1694,56 @@ proc_process(coll_proc_t *p, uint64_t until)
         p->clock = until;
 }
 
-/* An allocation at ptr: the next id. An address still live means its free
- * was lost (--lossy) or never recorded: the old block is freed first, so
- * the stream stays a consistent heap. */
+/* Free the live block l (at ptr) in thread tid: EV_FREE_TMP when it is the
+ * thread's last allocation, else EV_FREE. */
+static void
+proc_free_block(coll_proc_t *p, const coll_live_t *l, uint64_t tid)
+{
+    coll_thr_t *t = proc_thr(p, tid);
+    bool temp = t && t->has_last && t->last_ptr == l->ptr;
+    if (t)
+        t->has_last = false;
+    const coll_sites_t *s = &p->c->sites;
+    uint64_t atid = l->site && l->site <= s->n ? s->ent[l->site - 1].tid : tid;
+    if (atid != tid) {
+        // Another thread's block: it is not that thread's "last" any more
+        // (the address may come back to it as a new block).
+        coll_thr_t *a = proc_thr_find(p, atid);
+        if (a && a->has_last && a->last_ptr == l->ptr)
+            a->has_last = false;
+    }
+    COLL_PUT(p, ht_tf_put_ev_free(&p->enc, l->site, temp));
+}
+
+/* An allocation at ptr. An address still live means its free was lost
+ * (--lossy) or never recorded: the old block is freed first, so the
+ * stream stays a consistent heap. */
 static void
 proc_apply_alloc(coll_proc_t *p, const coll_pev_t *v)
 {
-    proc_emit_stack(p, v->stack);
+    uint32_t site =
+        coll_site_intern(&p->c->sites, v->size, v->stack, v->weight, v->tid, 0, p->mod_gen);
+    if (!site) {
+        p->dropped++; // no memory for a new site
+        return;
+    }
+    proc_emit_site(p, site);
     proc_thread(p, v->tid);
+    proc_tick(p, v->ts);
     coll_live_t *old = coll_live_get(&p->live, v->ptr);
     if (old) {
         p->dup_allocs++;
-        COLL_PUT(p, ht_tf_put_ev_free(&p->enc, v->ts, p->next_id - 1 - old->id));
+        proc_free_block(p, old, v->tid);
         coll_live_del(&p->live, v->ptr);
     }
-    COLL_PUT(p, ht_tf_put_ev_alloc(&p->enc, v->ts, v->size, v->stack, v->weight));
-    coll_live_t l = {.ptr = v->ptr, .size = v->size, .weight = v->weight, .ts = v->ts,
-                     .id = p->next_id++, .stack = v->stack, .tid = (uint32_t)v->tid,
-                     .flags = 0};
+    COLL_PUT(p, ht_tf_put_ev_alloc(&p->enc, site));
+    coll_live_t l = {.ptr = v->ptr, .site = site};
     coll_live_put(&p->live, &l);
+    coll_thr_t *t = proc_thr(p, v->tid);
+    if (t) {
+        t->last_ptr = v->ptr;
+        t->has_last = true;
+    }
     // Estimated bytes: size * weight, in the weight's fixed point.
     p->bytes_since_snap +=
         (uint64_t)(((unsigned __int128)v->size * v->weight) >> HT_TF_WEIGHT_SHIFT);
@@ -1568,7 +1769,8 @@ proc_apply(coll_proc_t *p, const coll_pev_t *v)
             return;
         }
         proc_thread(p, v->tid);
-        COLL_PUT(p, ht_tf_put_ev_free(&p->enc, v->ts, p->next_id - 1 - l->id));
+        proc_tick(p, v->ts);
+        proc_free_block(p, l, v->tid);
         coll_live_del(&p->live, v->ptr);
         break;
     }
@@ -1583,10 +1785,12 @@ proc_apply(coll_proc_t *p, const coll_pev_t *v)
         r->tid = v->tid;
         switch (r->kind) {
         case HT_TF_MODULE:
+            p->mod_gen++;
             proc_mod_add(p, r);
             COLL_PUT(p, ht_tf_put_rec(&p->enc, r));
             break;
         case HT_TF_UNMODULE:
+            p->mod_gen++;
             proc_mod_del(p, r->id);
             COLL_PUT(p, ht_tf_put_rec(&p->enc, r));
             break;
@@ -1804,7 +2008,6 @@ src_attach(ht_coll_t *c, ht_coll_src_t *s)
     // A forked child starts with its parent's live set, which only the
     // parent's FORK record (maybe not consumed yet) can give.
     if (coll_pending_take(c, p->pid, &p->live)) {
-        p->next_id = p->live.n; // coll_live_copy numbered them 0..n-1
         proc_start(p);
     } else if ((s->info.flags & HT_TF_PROC_FORKED) || coll_proc_find(c, s->info.ppid)) {
         p->state = PROC_WAIT_FORK;
@@ -1910,6 +2113,8 @@ ht_coll_destroy(ht_coll_t *c)
         free(p->info);
         free(p->buf);
         free(p->stamp);
+        free(p->sstamp);
+        free(p->kf_count);
         free(p->pev);
         free(p->pev_tmp);
         free(p->arena);
@@ -1931,6 +2136,7 @@ ht_coll_destroy(ht_coll_t *c)
     free(c->stk.pool);
     free(c->stk.ent);
     free(c->stk.tab);
+    coll_sites_free(&c->sites);
     free(c->output);
     free(c->prefix);
     free(c);

@@ -1,7 +1,8 @@
 /* tests/e2e/prog_rec_threads.c [ROUNDS] -- 4 threads, each 1000 malloc of
  * its own size (2001 + thread index), frees all but 10. Exact counts for
  * t_record_threads.sh. ROUNDS (default 1) repeats the churn before that,
- * freeing everything, to make a long trace (t_record_maxsize.sh). */
+ * freeing everything, with sizes of 2009 bytes and more, to make a long
+ * trace (t_record_maxsize.sh). */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,7 +19,9 @@ worker(void *arg)
     for (int r = 1; r < rounds; r++) {
         void *q[64];
         for (int i = 0; i < N; i++) {
-            q[i % 64] = malloc(size + 8);
+            // Sizes spread over 2048 values: a trace that compresses
+            // about as badly as real programs do, so --max-size wraps.
+            q[i % 64] = malloc(size + 8 + (size_t)((r * 131 + i * 7919) % 2048) * 16);
             if (i % 64 == 63)
                 for (int k = 0; k < 64; k++)
                     free(q[k]);

@@ -20,7 +20,7 @@ frames = os.environ.get("RSTAT_FRAMES") == "1"
 o = {"types": {}, "allocs": {}, "frees": {}, "tids": {}, "live_end": {}, "live_first": {},
      "inherited": 0, "snapshots": [], "exit": None, "modules": [], "unmodules": [],
      "alloc_frames": {}, "segments": 0, "seqs": [], "pid": 0, "free_null": 0}
-live, tids, stacks, cur, first = {}, {}, {}, None, True
+tids, stacks, cur, first = {}, {}, None, True
 for line in sys.stdin:
     r = json.loads(line)
     t = r["type"]
@@ -41,9 +41,9 @@ for line in sys.stdin:
                 o["snapshots"].append(r["reason"])
         elif t == "live":
             k = str(r["size"])
-            cur[k] = cur.get(k, 0) + 1
+            cur[k] = cur.get(k, 0) + r["count"]
             if first and r["flags"] & 1:
-                o["inherited"] += 1
+                o["inherited"] += r["count"]
         elif t == "keyframe_end":
             if first:
                 o["live_first"] = cur
@@ -51,17 +51,15 @@ for line in sys.stdin:
             o["live_end"] = cur
         continue
     o["types"][t] = o["types"].get(t, 0) + 1
-    if t in ("ev_alloc", "ev_alloc_w"):
+    if t == "ev_alloc":
         k = str(r["size"])
         o["allocs"][k] = o["allocs"].get(k, 0) + 1
         tids.setdefault(k, set()).add(r["tid"])
-        live[r["id"]] = k
         if frames:
             o["alloc_frames"].setdefault(k, []).append(stacks.get(r["stack"], []))
-    elif t == "ev_free":
-        k = live.pop(r.get("id"), None)
-        if k is not None:
-            o["frees"][k] = o["frees"].get(k, 0) + 1
+    elif t in ("ev_free", "ev_free_tmp") and "size" in r:
+        k = str(r["size"])
+        o["frees"][k] = o["frees"].get(k, 0) + 1
     elif t == "unknown_frees":
         o["free_null"] = max(o["free_null"], r["frees"])
     elif t == "exit":

@@ -4,11 +4,12 @@
 # exit snapshot holding the leaks.
 . "$TOP/tests/e2e/lib.sh"
 . "$TOP/tests/e2e/t_record_lib.bash"
-# 400 rounds: about twice the bound in format 2 (events without pointers
-# compress well), so the ring wraps.
+# 400 rounds of churn over 2048 sizes: more than twice the bound, so the
+# ring wraps.
 "$HT" record --all --quiet --max-size 1M -o t.htr "$E2E/prog_rec_threads" 400 >out || fail "record exited $?"
 size=$(stat -c %s t.htr)
 [ "$size" -le 1048576 ] || fail "trace is $size bytes, over 1M"
+
 J=$(rstat t.htr)
 check "$J" "j['exit'] == [0, 0] and j['snapshots'][-1] == 3" "exit snapshot kept"
 check "$J" "all(n(j['live_end'], s) == 10 for s in (2001, 2002, 2003, 2004))" "leaks at exit"

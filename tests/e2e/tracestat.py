@@ -17,9 +17,10 @@ alloc_by_size = {}
 live = {}
 sel_allocs = sel_frees = 0
 bad = 0
-# Format 2: the collector wrote each process's events as one stream in
-# time order; allocations are numbered (dump gives each ev_alloc its "id")
-# and a free names the id it frees. So matching is exact and in file order.
+# Format 3: the collector wrote each process's events as one stream in
+# time order; a free names the site (size, stack, thread) of the block it
+# frees, and dump shows each event's site figures. So counting by size is
+# exact.
 for line in sys.stdin:
     line = line.strip()
     if not line:
@@ -33,21 +34,22 @@ for line in sys.stdin:
         continue
     t = r.get("type")
     types[t] = types.get(t, 0) + 1
-    if t in ("ev_alloc", "ev_alloc_w"):
+    if t == "ev_alloc":
         sz = int(r["size"])
         alloc_by_size[sz] = alloc_by_size.get(sz, 0) + 1
-        live[r["id"]] = sz
+        live[sz] = live.get(sz, 0) + 1
         if sizes is None or sz in sizes:
             sel_allocs += 1
-    elif t == "ev_free" and "id" in r:
-        sz = live.pop(r["id"], None)
-        if sz is not None and (sizes is None or sz in sizes):
+    elif t in ("ev_free", "ev_free_tmp") and "size" in r:
+        sz = int(r["size"])
+        live[sz] = live.get(sz, 0) - 1
+        if sizes is None or sz in sizes:
             sel_frees += 1
 out = {
     "types": types,
     "allocs": sel_allocs,
     "frees": sel_frees,
-    "live": sum(1 for s in live.values() if sizes is None or s in sizes),
+    "live": sum(n for s, n in live.items() if sizes is None or s in sizes),
     "by_size": {str(k): v for k, v in sorted(alloc_by_size.items())},
     "bad_lines": bad,
 }

@@ -66,13 +66,14 @@ rec(uint8_t kind, uint64_t tid, uint64_t ts)
 
 /* ---- trace checker: replays a file and checks every keyframe ---- */
 
-typedef struct live_s {
+typedef struct site_s {
     uint64_t size, stack, flags;
-    int on;
-} live_t;
+    int defined; /* in this segment */
+    int known;   /* in any segment: a site id means one thing in a file */
+} site_t;
 
 typedef struct summary_s {
-    size_t nsegs, allocs, frees, forks, snapshots, memstats, processes;
+    size_t nsegs, allocs, frees, temp_frees, forks, snapshots, memstats, processes;
     uint64_t snap_reason[32];
     int exit_seen;
     uint64_t exit_how, exit_code;
@@ -83,14 +84,16 @@ typedef struct summary_s {
     uint64_t seg_pid;
 } summary_t;
 
-/* Allocation ids (format 2) index the state: a trace is one id space. */
-#define NID 65536
-static live_t state[NID], kf[NID];
+/* Format 3 counts live blocks per site: the state is a count per site id. */
+#define NSITE 65536
+static site_t sites[NSITE];
+static uint64_t state[NSITE], kf[NSITE];
 
 static size_t
-idx(uint64_t id)
+sidx(uint64_t id)
 {
-    ck_assert_uint_lt(id, NID);
+    ck_assert_uint_gt(id, 0);
+    ck_assert_uint_lt(id, NSITE);
     return (size_t)id;
 }
 
@@ -99,6 +102,7 @@ check_trace(const char *path, summary_t *sm)
 {
     memset(sm, 0, sizeof *sm);
     memset(state, 0, sizeof state);
+    memset(sites, 0, sizeof sites);
     char err[256];
     ht_tfr_t *r;
     ck_assert_msg(ht_tfr_open(&r, path, err, sizeof err) == 0, "%s", err);
@@ -119,8 +123,10 @@ check_trace(const char *path, summary_t *sm)
         ht_tf_rec_t x;
         memset(defined, 0, sizeof defined);
         memset(kf, 0, sizeof kf);
+        for (size_t k = 0; k < NSITE; k++)
+            sites[k].defined = 0;
         int in_kf = 0, nrec = 0, batch = 0, exec_here = 0;
-        uint64_t nlive = 0, snapshot = 0, next_id = 0, last_ts = 0;
+        uint64_t nlive = 0, snapshot = 0, last_ts = 0;
         int rc;
         while ((rc = ht_tf_dec_next(d, &x)) == 1) {
             if (nrec++ == 0) {
@@ -128,7 +134,6 @@ check_trace(const char *path, summary_t *sm)
                 ck_assert_uint_eq(x.seq, sg->seq);
                 in_kf = 1;
                 snapshot = x.snapshot;
-                next_id = x.next_id;
                 last_ts = x.ts;
                 if (x.snapshot) {
                     if (i == 0) // a snapshot file starts at its own number
@@ -140,26 +145,36 @@ check_trace(const char *path, summary_t *sm)
             }
             ck_assert_int_ne(x.kind, HT_TF_KEYFRAME);
             // One merged stream in time order: times never go back.
-            if (x.kind != HT_TF_LIVE && x.kind != HT_TF_STACK && x.kind != HT_TF_EV_THREAD &&
-                x.kind != HT_TF_KEYFRAME_END) {
-                ck_assert_uint_ge(x.ts, last_ts);
-                last_ts = x.ts;
-            }
+            ck_assert_uint_ge(x.ts, last_ts);
+            last_ts = x.ts;
             switch (x.kind) {
             case HT_TF_STACK:
                 ck_assert_uint_lt(x.id, sizeof defined);
                 ck_assert_uint_ge(x.nframes, 1);
                 defined[x.id] = 1;
                 break;
+            case HT_TF_SITE: {
+                site_t *st = &sites[sidx(x.id)];
+                ck_assert(x.stack == 0 || defined[x.stack]);
+                ck_assert(!st->defined); // once per segment
+                if (st->known) {
+                    ck_assert_uint_eq(st->size, x.size);
+                    ck_assert_uint_eq(st->stack, x.stack);
+                    ck_assert_uint_eq(st->flags, x.flags);
+                }
+                *st = (site_t){x.size, x.stack, x.flags, 1, 1};
+                break;
+            }
             case HT_TF_LIVE: {
                 ck_assert(in_kf);
-                ck_assert(x.stack == 0 || defined[x.stack]);
-                size_t k = idx(x.id);
-                ck_assert_uint_lt(x.id, next_id);
-                ck_assert(!kf[k].on);
-                kf[k] = (live_t){x.size, x.stack, x.flags, 1};
-                nlive++;
-                sm->first_kf_inherited += i == 0 && (x.flags & HT_TF_LIVE_INHERITED);
+                size_t k = sidx(x.site);
+                ck_assert(sites[k].defined);
+                ck_assert_uint_eq(kf[k], 0);
+                ck_assert_uint_gt(x.count, 0);
+                kf[k] = x.count;
+                nlive += x.count;
+                if (i == 0 && (sites[k].flags & HT_TF_SITE_INHERITED))
+                    sm->first_kf_inherited += x.count;
                 break;
             }
             case HT_TF_KEYFRAME_END:
@@ -174,13 +189,8 @@ check_trace(const char *path, summary_t *sm)
                 } else {
                     // The heart of self-containment: the keyframe is
                     // exactly what replaying everything before it gives.
-                    for (size_t k = 0; k < NID; k++) {
-                        ck_assert_int_eq(kf[k].on, state[k].on);
-                        if (kf[k].on) {
-                            ck_assert_uint_eq(kf[k].size, state[k].size);
-                            ck_assert_uint_eq(kf[k].stack, state[k].stack);
-                        }
-                    }
+                    for (size_t k = 0; k < NSITE; k++)
+                        ck_assert_uint_eq(kf[k], state[k]);
                 }
                 sm->last_kf_nlive = nlive;
                 break;
@@ -197,25 +207,25 @@ check_trace(const char *path, summary_t *sm)
                 ck_assert(!in_kf);
                 batch = 1;
                 break;
-            case HT_TF_EV_ALLOC:
-            case HT_TF_EV_ALLOC_W: {
+            case HT_TF_EV_ALLOC: {
                 ck_assert(!in_kf && batch);
-                ck_assert_msg(x.stack == 0 || defined[x.stack], "stack %llu used before defined",
-                              (unsigned long long)x.stack);
-                size_t k = idx(next_id++);
-                ck_assert(!state[k].on);
-                state[k] = (live_t){x.size, x.stack, 0, 1};
+                size_t k = sidx(x.site);
+                ck_assert_msg(sites[k].defined, "site %llu used before defined",
+                              (unsigned long long)x.site);
+                state[k]++;
                 sm->allocs++;
                 break;
             }
-            case HT_TF_EV_FREE: {
+            case HT_TF_EV_FREE:
+            case HT_TF_EV_FREE_TMP: {
                 ck_assert(!in_kf && batch);
-                // Exact: a free always names a live allocation.
-                ck_assert_uint_lt(x.back, next_id);
-                size_t k = idx(next_id - 1 - x.back);
-                ck_assert(state[k].on);
-                state[k].on = 0;
+                size_t k = sidx(x.site);
+                ck_assert(sites[k].defined);
+                // Exact: a free always names a site with a live block.
+                ck_assert_uint_gt(state[k], 0);
+                state[k]--;
                 sm->frees++;
+                sm->temp_frees += x.kind == HT_TF_EV_FREE_TMP;
                 break;
             }
             case HT_TF_BATCH:
@@ -454,8 +464,8 @@ START_TEST(test_reused_address_across_threads_in_order)
     ck_assert_uint_eq(sm.allocs, 3);
     ck_assert_uint_eq(sm.frees, 1);
     ck_assert_uint_eq(sm.last_kf_nlive, 2);
-    // And the exact sequence: A allocs id 0; A frees it (back 0); B allocs
-    // id 1 (size 200), then id 2 (size 300, after the horizon).
+    // And the exact sequence: A allocs 100 and frees it right away (a
+    // temporary); B allocs 200, then 300 (after the horizon).
     char err[256];
     ht_tfr_t *t;
     ck_assert_int_eq(ht_tfr_open(&t, out, err, sizeof err), 0);
@@ -466,22 +476,24 @@ START_TEST(test_reused_address_across_threads_in_order)
     ht_tf_dec_init_seg(d, raw, len);
     ht_tf_rec_t x;
     char seq[64] = "";
-    uint64_t tid = 0;
+    uint64_t tid = 0, size_of[16] = {0};
     while (ht_tf_dec_next(d, &x) == 1) {
         char one[16] = "";
         if (x.kind == HT_TF_EV_THREAD)
             tid = x.tid;
-        else if (x.kind == HT_TF_EV_ALLOC)
+        else if (x.kind == HT_TF_SITE && x.id < 16)
+            size_of[x.id] = x.size;
+        else if (x.kind == HT_TF_EV_ALLOC && x.site < 16)
             snprintf(one, sizeof one, "%c+%llu ", tid == 7 ? 'A' : 'B',
-                     (unsigned long long)x.size);
-        else if (x.kind == HT_TF_EV_FREE)
-            snprintf(one, sizeof one, "%c-%llu ", tid == 7 ? 'A' : 'B',
-                     (unsigned long long)x.back);
+                     (unsigned long long)size_of[x.site]);
+        else if ((x.kind == HT_TF_EV_FREE || x.kind == HT_TF_EV_FREE_TMP) && x.site < 16)
+            snprintf(one, sizeof one, "%c-%llu%s ", tid == 7 ? 'A' : 'B',
+                     (unsigned long long)size_of[x.site], x.kind == HT_TF_EV_FREE_TMP ? "t" : "");
         strncat(seq, one, sizeof seq - strlen(seq) - 1);
     }
     free(d);
     ht_tfr_close(t);
-    ck_assert_str_eq(seq, "A+100 A-0 B+200 B+300 ");
+    ck_assert_str_eq(seq, "A+100 A-100t B+200 B+300 ");
 }
 END_TEST
 

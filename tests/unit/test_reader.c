@@ -5,7 +5,7 @@
 #include "analyzer/diff.h"
 #include "analyzer/profile_build.h"
 #include "formats/trace.h"
-#include "tests/unit/v2enc.h"
+#include "tests/unit/v3enc.h"
 #include "formats/tracefile.h"
 
 #include <check.h>
@@ -26,7 +26,7 @@
 static char dir[64], path[128];
 static uint8_t raw[1 << 16];
 static ht_tf_enc_t e;
-static v2_t v; // pointer-based calls -> format 2 events
+static v3_t v; // pointer-based calls -> format 3 events
 
 // Two functions of this binary whose names the symbolizer must find.
 __attribute__((noinline)) void rd_test_site_alpha(void);
@@ -92,7 +92,7 @@ open_w(uint64_t rate)
     strcpy(fi.argv, "test-prog --x");
     ht_tfw_t *w = NULL;
     ck_assert_int_eq(ht_tfw_open(&w, path, &fi, 0), 0);
-    v2_reset(&v, &e); // a new file: a new id space
+    v3_reset(&v, &e); // a new file: a new id space
     return w;
 }
 
@@ -112,7 +112,7 @@ kf_begin(uint64_t ts, uint64_t seq, uint64_t snapshot)
     char exe[512];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     ck_assert_int_gt(n, 0);
-    ck_assert_int_eq(v2_keyframe(&v, raw, sizeof raw, ts, seq, snapshot,
+    ck_assert_int_eq(v3_keyframe(&v, raw, sizeof raw, ts, seq, snapshot,
                                  snapshot ? HT_TF_SNAP_API : 0), 0);
     ck_assert_int_eq(ht_tf_put_module(&e, ts, 1, m.bias, exe, (uint32_t)n, NULL, 0, m.segs,
                                       m.nsegs), 0);
@@ -158,21 +158,21 @@ write_two_segments(void)
     ht_tfw_t *w = open_w(0);
     kf_begin(T(1000000), 0, 0);
     ht_tf_put_keyframe_end(&e, 0);
-    v2_thread(&v, 100);
+    v3_thread(&v, 100);
     ht_tf_put_thread(&e, T(1000000), 100, "main", 4);
-    v2_alloc(&v, T(1010000), 0x1000, 100, 1, ONE);
-    v2_alloc(&v, T(1020000), 0x2000, 200, 2, ONE);
-    v2_alloc(&v, T(1030000), 0x3000, 300, 9, ONE); // stack 9: never defined
-    v2_free(&v, T(1040000), 0x2000);
+    v3_alloc(&v, T(1010000), 0x1000, 100, 1, ONE);
+    v3_alloc(&v, T(1020000), 0x2000, 200, 2, ONE);
+    v3_alloc(&v, T(1030000), 0x3000, 300, 9, ONE); // stack 9: never defined
+    v3_free(&v, T(1040000), 0x2000);
     put_seg(w, 0, 1000, 1040);
 
     kf_begin(T(2000000), 1, 1);
-    v2_live(&v, 0x1000, 100, 1, ONE, T(1010000), 100, 0);
-    v2_live(&v, 0x3000, 300, 9, ONE, T(1030000), 100, 0);
+    v3_live(&v, 0x1000, 100, 1, ONE, 100, 0);
+    v3_live(&v, 0x3000, 300, 9, ONE, 100, 0);
     ht_tf_put_totals(&e, T(1040000), 100, 3, 600, 1, 200);
     ht_tf_put_keyframe_end(&e, 2);
-    v2_thread(&v, 100);
-    v2_alloc(&v, T(2010000), 0x4000, 1000, 2, ONE);
+    v3_thread(&v, 100);
+    v3_alloc(&v, T(2010000), 0x4000, 1000, 2, ONE);
     ht_tf_put_totals(&e, T(2020000), 100, 1004, 10600, 1, 200); // includes unsampled... all
     ht_tf_put_exit(&e, T(2030000), HT_TF_EXIT_STATUS, 7);
     put_seg(w, 1, 2000, 2030);
@@ -254,15 +254,15 @@ START_TEST(test_gap_reseeds_from_keyframe)
     ht_tfw_t *w = open_w(0);
     kf_begin(T(1000000), 0, 0);
     ht_tf_put_keyframe_end(&e, 0);
-    v2_thread(&v, 100);
-    v2_alloc(&v, T(1010000), 0x1000, 100, 1, ONE);
+    v3_thread(&v, 100);
+    v3_alloc(&v, T(1010000), 0x1000, 100, 1, ONE);
     put_seg(w, 0, 1000, 1010);
     // Segment 1 is never written (lost); segment 2 knows the truth.
     kf_begin(3000000, 2, 0);
-    v2_live(&v, 0x5000, 500, 2, ONE, T(2000000), 100, 0);
+    v3_live(&v, 0x5000, 500, 2, ONE, 100, 0);
     ht_tf_put_keyframe_end(&e, 1);
-    v2_thread(&v, 100);
-    v2_free(&v, 3010000, 0x5000);
+    v3_thread(&v, 100);
+    v3_free(&v, 3010000, 0x5000);
     put_seg(w, 2, 3000, 3010);
     ck_assert_int_eq(ht_tfw_close(w), 0);
     ht_profile_t *p = load(path, 0);

@@ -1,7 +1,7 @@
 /* tests/unit/test_replay.c -- replay on hand-encoded record streams. */
 #include "analyzer/reader.h"
 #include "analyzer/replay.h"
-#include "tests/unit/v2enc.h"
+#include "tests/unit/v3enc.h"
 
 #include <check.h>
 #include <errno.h>
@@ -17,7 +17,7 @@
 
 static uint8_t buf[1 << 16];
 static ht_tf_enc_t e;
-static v2_t v; // pointer-based calls -> format 2 events
+static v3_t v; // pointer-based calls -> format 3 events
 static ht_rp_t *rp;
 
 static const uint64_t fr1[] = {0x401010, 0x402020};
@@ -27,7 +27,7 @@ static const uint64_t fr2[] = {0x401030, 0x402020};
 static void
 seg_begin(uint64_t ts, uint64_t seq, uint64_t snapshot)
 {
-    ck_assert_int_eq(v2_keyframe(&v, buf, sizeof buf, ts, seq, snapshot, snapshot ? 1 : 0), 0);
+    ck_assert_int_eq(v3_keyframe(&v, buf, sizeof buf, ts, seq, snapshot, snapshot ? 1 : 0), 0);
     ck_assert_int_eq(ht_tf_put_stack(&e, 1, fr1, 2), 0);
     ck_assert_int_eq(ht_tf_put_stack(&e, 2, fr2, 2), 0);
 }
@@ -54,7 +54,7 @@ setup(void)
 {
     rp = ht_rp_create(100, 0);
     ck_assert_ptr_nonnull(rp);
-    v2_reset(&v, &e);
+    v3_reset(&v, &e);
 }
 
 static void
@@ -88,12 +88,12 @@ START_TEST(test_exact_counts)
 {
     seg_begin(T(1000000), 0, 0);
     kf_end();
-    v2_thread(&v, 7);
-    v2_alloc(&v, T(1010000), 0x1000, 10, 1, ONE);
-    v2_alloc(&v, T(1020000), 0x2000, 20, 1, ONE);
-    v2_alloc(&v, T(1030000), 0x3000, 40, 2, ONE);
-    v2_alloc(&v, T(1040000), 0x4000, 80, 1, ONE);
-    v2_free(&v, T(1050000), 0x2000);
+    v3_thread(&v, 7);
+    v3_alloc(&v, T(1010000), 0x1000, 10, 1, ONE);
+    v3_alloc(&v, T(1020000), 0x2000, 20, 1, ONE);
+    v3_alloc(&v, T(1030000), 0x3000, 40, 2, ONE);
+    v3_alloc(&v, T(1040000), 0x4000, 80, 1, ONE);
+    v3_free(&v, T(1050000), 0x2000);
     ht_tf_put_totals(&e, T(1060000), 7, 123, 4567, 89, 1011);
     ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
     ht_rp_finish(rp);
@@ -121,20 +121,20 @@ START_TEST(test_sampled_weights_free_exactly)
 {
     seg_begin(T(1000000), 0, 0);
     kf_end();
-    v2_thread(&v, 7);
+    v3_thread(&v, 7);
     // 3 bytes standing for 1.5 objects = 4.5 bytes: rounds to 5 once, and
     // the free takes exactly those 5 back.
-    v2_alloc(&v, T(1010000), 0x1000, 3, 1, 3 * ONE / 2);
-    v2_alloc(&v, T(1020000), 0x2000, 1000, 1, 7 * ONE / 3);
+    v3_alloc(&v, T(1010000), 0x1000, 3, 1, 3 * ONE / 2);
+    v3_alloc(&v, T(1020000), 0x2000, 1000, 1, 7 * ONE / 3);
     ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
     const ht_rp_site_t *s = site_of(1);
     ck_assert_uint_eq(s->c.alloc_o, 3 * ONE / 2 + 7 * ONE / 3);
     ck_assert_uint_eq(s->c.live_b, 5 + 2333);
     seg_begin(T(2000000), 1, 0);
     kf_end();
-    v2_thread(&v, 7);
-    v2_free(&v, T(2010000), 0x2000);
-    v2_free(&v, T(2020000), 0x1000);
+    v3_thread(&v, 7);
+    v3_free(&v, T(2010000), 0x2000);
+    v3_free(&v, T(2020000), 0x1000);
     ck_assert_int_eq(seg_run(1, false, -1, NULL), 0);
     ck_assert_uint_eq(s->c.live_b, 0);
     ck_assert_uint_eq(s->c.live_o, 0);
@@ -146,14 +146,14 @@ START_TEST(test_realloc_chain)
 {
     seg_begin(T(1000000), 0, 0);
     kf_end();
-    v2_thread(&v, 7);
+    v3_thread(&v, 7);
     // malloc(10), then realloc to 20 and 30: each realloc is free(old) +
     // alloc(new) in the same thread.
-    v2_alloc(&v, T(1010000), 0x1000, 10, 1, ONE);
-    v2_free(&v, T(1020000), 0x1000);
-    v2_alloc(&v, T(1020000), 0x2000, 20, 1, ONE);
-    v2_free(&v, T(1030000), 0x2000);
-    v2_alloc(&v, T(1030000), 0x1000, 30, 1, ONE);
+    v3_alloc(&v, T(1010000), 0x1000, 10, 1, ONE);
+    v3_free(&v, T(1020000), 0x1000);
+    v3_alloc(&v, T(1020000), 0x2000, 20, 1, ONE);
+    v3_free(&v, T(1030000), 0x2000);
+    v3_alloc(&v, T(1030000), 0x1000, 30, 1, ONE);
     ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
     const ht_rp_site_t *s = site_of(1);
     ck_assert_uint_eq(s->c.alloc_o, 3 * ONE);
@@ -165,7 +165,7 @@ START_TEST(test_realloc_chain)
     ck_assert_uint_eq(s->c.temp_o, 2 * ONE);
     ck_assert_uint_eq(s->c.temp_b, 30);
     ck_assert_uint_eq(rp->peak_b, 30);
-    ck_assert_uint_eq(rp->n.dup_allocs, 0);
+    ck_assert_uint_eq(rp->n.bad_sites, 0);
 }
 END_TEST
 
@@ -173,19 +173,19 @@ START_TEST(test_temporary_definition)
 {
     seg_begin(T(1000000), 0, 0);
     kf_end();
-    v2_thread(&v, 7);
-    v2_alloc(&v, T(1010000), 0xa0, 1, 1, ONE);  // A
-    v2_alloc(&v, T(1020000), 0xb0, 2, 1, ONE);  // B
-    v2_free(&v, T(1030000), 0xa0);              // A: B came between: not temporary
-    v2_free(&v, T(1040000), 0xb0);              // B: a free came between: not temporary
-    v2_alloc(&v, T(1050000), 0xc0, 4, 2, ONE);  // C
-    v2_free(&v, T(1060000), 0xc0);              // C: temporary
-    v2_alloc(&v, T(1070000), 0xd0, 8, 2, ONE);  // D in thread 7
+    v3_thread(&v, 7);
+    v3_alloc(&v, T(1010000), 0xa0, 1, 1, ONE);  // A
+    v3_alloc(&v, T(1020000), 0xb0, 2, 1, ONE);  // B
+    v3_free(&v, T(1030000), 0xa0);              // A: B came between: not temporary
+    v3_free(&v, T(1040000), 0xb0);              // B: a free came between: not temporary
+    v3_alloc(&v, T(1050000), 0xc0, 4, 2, ONE);  // C
+    v3_free(&v, T(1060000), 0xc0);              // C: temporary
+    v3_alloc(&v, T(1070000), 0xd0, 8, 2, ONE);  // D in thread 7
     // E in thread 8, interleaved in time: another thread's allocation does
     // not break thread 7's D -> free(D) pair.
-    v2_free(&v, T(1090000), 0xd0);              // D: temporary
-    v2_thread(&v, 8);
-    v2_alloc(&v, T(1080000), 0xe0, 16, 1, ONE); // E
+    v3_free(&v, T(1090000), 0xd0);              // D: temporary
+    v3_thread(&v, 8);
+    v3_alloc(&v, T(1080000), 0xe0, 16, 1, ONE); // E
     ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
     const ht_rp_site_t *s1 = site_of(1), *s2 = site_of(2);
     ck_assert_uint_eq(s1->c.temp_o, 0);
@@ -199,12 +199,12 @@ START_TEST(test_peak_falls_back)
 {
     seg_begin(T(1000000), 0, 0);
     kf_end();
-    v2_thread(&v, 7);
-    v2_alloc(&v, T(1010000), 0x1000, 100, 1, ONE); // 100
-    v2_alloc(&v, T(1020000), 0x2000, 50, 2, ONE);  // 150: the peak
-    v2_free(&v, T(1030000), 0x1000);               // 50
-    v2_alloc(&v, T(1040000), 0x3000, 60, 2, ONE);  // 110
-    v2_alloc(&v, T(1050000), 0x4000, 30, 1, ONE);  // 140: below the peak
+    v3_thread(&v, 7);
+    v3_alloc(&v, T(1010000), 0x1000, 100, 1, ONE); // 100
+    v3_alloc(&v, T(1020000), 0x2000, 50, 2, ONE);  // 150: the peak
+    v3_free(&v, T(1030000), 0x1000);               // 50
+    v3_alloc(&v, T(1040000), 0x3000, 60, 2, ONE);  // 110
+    v3_alloc(&v, T(1050000), 0x4000, 30, 1, ONE);  // 140: below the peak
     ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
     const ht_rp_site_t *s1 = site_of(1), *s2 = site_of(2);
     ck_assert_uint_eq(rp->peak_b, 150);
@@ -216,8 +216,8 @@ START_TEST(test_peak_falls_back)
     // A new, higher peak moves every site's figure.
     seg_begin(T(2000000), 1, 0);
     kf_end();
-    v2_thread(&v, 7);
-    v2_alloc(&v, T(2010000), 0x5000, 20, 1, ONE); // 160
+    v3_thread(&v, 7);
+    v3_alloc(&v, T(2010000), 0x5000, 20, 1, ONE); // 160
     ck_assert_int_eq(seg_run(1, false, -1, NULL), 0);
     ck_assert_uint_eq(rp->peak_b, 160);
     ck_assert_uint_eq(peak_b(s1), 50);
@@ -225,25 +225,33 @@ START_TEST(test_peak_falls_back)
 }
 END_TEST
 
-START_TEST(test_dup_alloc_unknown_free_unknown_stack)
+START_TEST(test_bad_sites_unknown_free_unknown_stack)
 {
     seg_begin(T(1000000), 0, 0);
-    // Hostile: a LIVE with an id the stream has not reached yet, so the
-    // next EV_ALLOC numbers a block that is live already.
-    ht_tf_put_live(&e, v.next_id, 0x1000, 10, 1, ONE, T(1000000), 7, 0);
-    ck_assert_int_eq(ht_tf_put_keyframe_end(&e, 1), 0);
-    v2_thread(&v, 7);
-    v2_alloc(&v, T(1020000), 0x1000, 20, 2, ONE);     // the same id again
-    v2_free(&v, T(1030000), 0x9999);                  // reaches before the id space
-    ht_tf_put_ev_free(&e, T(1035000), UINT64_MAX);    // absurd back-reference
-    v2_alloc(&v, T(1040000), 0x2000, 5, 77, ONE);     // stack 77 is never defined
+    ck_assert_int_eq(ht_tf_put_live(&e, 99, 1), 0); // a site never defined
+    ck_assert_int_eq(ht_tf_put_site(&e, 5, 10, 1, ONE, 7, 0), 0);
+    ck_assert_int_eq(ht_tf_put_live(&e, 5, 1), 0); // one block of 10 at stack 1
+    ck_assert_int_eq(ht_tf_put_keyframe_end(&e, 2), 0);
+    v3_thread(&v, 7);
+    // Hostile: site 5 defined again with other figures. Its live block is
+    // dropped first, so the heap stays consistent.
+    ck_assert_int_eq(ht_tf_put_site(&e, 5, 20, 2, ONE, 7, 0), 0);
+    ck_assert_int_eq(ht_tf_put_ev_alloc(&e, 5), 0); // 20 at stack 2
+    v3_free(&v, T(1030000), 0x9999);                // never allocated: site 0
+    ck_assert_int_eq(ht_tf_put_ev_free(&e, 5, 0), 0);
+    ck_assert_int_eq(ht_tf_put_ev_free(&e, 5, 0), 0); // no block of site 5 is live
+    ck_assert_int_eq(ht_tf_put_ev_alloc(&e, 5), 0);
+    ck_assert_int_eq(ht_tf_put_ev_alloc(&e, 1234), 0); // never defined
+    ck_assert_int_eq(ht_tf_put_site(&e, 1ull << 40, 1, 1, ONE, 7, 0), 0); // id out of range
+    v3_alloc(&v, T(1040000), 0x2000, 5, 77, ONE);     // stack 77 is never defined
     ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
     ht_rp_finish(rp);
-    ck_assert_uint_eq(rp->n.dup_allocs, 1);
+    ck_assert_uint_eq(rp->n.bad_sites, 4);
     ck_assert_uint_eq(rp->n.unknown_frees, 2);
     ck_assert_uint_eq(site_of(1)->c.live_b, 0);
     ck_assert_uint_eq(site_of(1)->c.alloc_b, 0); // a LIVE is not an allocation event
     ck_assert_uint_eq(site_of(2)->c.live_b, 20);
+    ck_assert_uint_eq(site_of(2)->c.alloc_b, 40);
     ck_assert_uint_eq(site_of(77)->c.live_b, 5);
     const uint64_t *f;
     uint32_t n;
@@ -261,16 +269,16 @@ START_TEST(test_threads_merged_by_time)
     // follow, and a free names its block whichever thread frees it.
     seg_begin(T(1000000), 0, 0);
     kf_end();
-    v2_thread(&v, 7);
-    v2_alloc(&v, T(1010000), 0x1000, 10, 1, ONE);
-    v2_thread(&v, 8);
-    v2_free(&v, T(1020000), 0x1000);
-    v2_alloc(&v, T(1030000), 0x1000, 3, 1, ONE); // the address again, another block
-    v2_thread(&v, 7);
-    v2_alloc(&v, T(1035000), 0x2000, 7, 2, ONE);
+    v3_thread(&v, 7);
+    v3_alloc(&v, T(1010000), 0x1000, 10, 1, ONE);
+    v3_thread(&v, 8);
+    v3_free(&v, T(1020000), 0x1000);
+    v3_alloc(&v, T(1030000), 0x1000, 3, 1, ONE); // the address again, another block
+    v3_thread(&v, 7);
+    v3_alloc(&v, T(1035000), 0x2000, 7, 2, ONE);
     ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
     ck_assert_uint_eq(rp->n.unknown_frees, 0);
-    ck_assert_uint_eq(rp->n.dup_allocs, 0);
+    ck_assert_uint_eq(rp->n.bad_sites, 0);
     ck_assert_uint_eq(site_of(1)->c.live_b, 3);
     ck_assert_uint_eq(rp->peak_b, 10);
     ck_assert_uint_eq(rp->peak_ts, T(1010000));
@@ -286,12 +294,12 @@ START_TEST(test_stack_defined_in_later_batch)
     // the STACK record reached the file later.
     seg_begin(1000, 0, 0);
     kf_end();
-    v2_thread(&v, 8);
-    v2_alloc(&v, 20000, 0x1000, 10, 5, ONE);
-    v2_thread(&v, 7);
+    v3_thread(&v, 8);
+    v3_alloc(&v, 20000, 0x1000, 10, 5, ONE);
+    v3_thread(&v, 7);
     uint64_t fr[] = {0x1234};
     ht_tf_put_stack(&e, 5, fr, 1);
-    v2_alloc(&v, 30000, 0x2000, 10, 5, ONE);
+    v3_alloc(&v, 30000, 0x2000, 10, 5, ONE);
     ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
     const uint64_t *f;
     uint32_t n;
@@ -304,18 +312,18 @@ START_TEST(test_keyframe_reseed_after_gap)
 {
     seg_begin(T(1000000), 0, 0);
     kf_end();
-    v2_thread(&v, 7);
-    v2_alloc(&v, T(1010000), 0x1000, 10, 1, ONE);
-    v2_alloc(&v, T(1020000), 0x2000, 20, 1, ONE);
+    v3_thread(&v, 7);
+    v3_alloc(&v, T(1010000), 0x1000, 10, 1, ONE);
+    v3_alloc(&v, T(1020000), 0x2000, 20, 1, ONE);
     ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
     // Segment 1 was lost: it freed 0x1000 and made 0x5000 (stack 2).
     // Segment 2's keyframe says what is live.
     seg_begin(3000000, 2, 0);
-    v2_live(&v, 0x2000, 20, 1, ONE, T(1020000), 7, 0);
-    v2_live(&v, 0x5000, 50, 2, ONE, T(2000000), 7, 0);
+    v3_live(&v, 0x2000, 20, 1, ONE, 7, 0);
+    v3_live(&v, 0x5000, 50, 2, ONE, 7, 0);
     ht_tf_put_keyframe_end(&e, 2);
-    v2_thread(&v, 7);
-    v2_free(&v, 3010000, 0x5000);
+    v3_thread(&v, 7);
+    v3_free(&v, 3010000, 0x5000);
     ck_assert_int_eq(seg_run(2, true, -1, NULL), 0);
     ck_assert_uint_eq(rp->n.unknown_frees, 0);
     ck_assert_uint_eq(site_of(1)->c.live_b, 20);
@@ -327,7 +335,7 @@ START_TEST(test_keyframe_reseed_after_gap)
     ck_assert_uint_eq(site_of(2)->c.alloc_b, 0);
     // Without a gap the same keyframe is only restating: nothing changes.
     seg_begin(4000000, 3, 0);
-    v2_live(&v, 0x7777, 1000, 2, ONE, T(2000000), 7, 0);
+    v3_live(&v, 0x7777, 1000, 2, ONE, 7, 0);
     ht_tf_put_keyframe_end(&e, 1);
     ck_assert_int_eq(seg_run(3, false, -1, NULL), 0);
     ck_assert_uint_eq(rp->total_b, 20);
@@ -339,8 +347,8 @@ snap_seg0(void)
 {
     seg_begin(T(1000000), 0, 0);
     kf_end();
-    v2_thread(&v, 7);
-    v2_alloc(&v, T(1010000), 0x1000, 10, 1, ONE);
+    v3_thread(&v, 7);
+    v3_alloc(&v, T(1010000), 0x1000, 10, 1, ONE);
     ht_tf_put_memstat(&e, T(1015000), 4096000, 0, 0, 0, 0, 123, 0);
 }
 
@@ -348,12 +356,12 @@ static void
 snap_seg1(void)
 {
     seg_begin(T(2000000), 1, 1); // snapshot 0
-    v2_live(&v, 0x1000, 10, 1, ONE, T(1010000), 7, 0);
+    v3_live(&v, 0x1000, 10, 1, ONE, 7, 0);
     ht_tf_put_keyframe_end(&e, 1);
-    v2_thread(&v, 7);
-    v2_alloc(&v, T(2010000), 0x2000, 20, 1, ONE);
+    v3_thread(&v, 7);
+    v3_alloc(&v, T(2010000), 0x2000, 20, 1, ONE);
     ht_tf_put_exit(&e, T(2020000), HT_TF_EXIT_STATUS, 3);
-    v2_free(&v, T(2030000), 0x1000); // after the exit: does not undo the leak
+    v3_free(&v, T(2030000), 0x1000); // after the exit: does not undo the leak
 }
 
 START_TEST(test_snapshot_and_exit)
@@ -399,13 +407,13 @@ START_TEST(test_module_epochs)
     ht_tf_put_module(&e, T(1000000), 1, 0x7000, "/lib/a.so", 9, NULL, 0, &sg, 1);
     kf_end();
     uint64_t fr[] = {0x7100};
-    v2_thread(&v, 7);
+    v3_thread(&v, 7);
     ht_tf_put_stack(&e, 9, fr, 1);
-    v2_alloc(&v, T(1010000), 0x1000, 10, 9, ONE);
+    v3_alloc(&v, T(1010000), 0x1000, 10, 9, ONE);
     ht_tf_put_unmodule(&e, T(1020000), 1);
     // Another library at the same address: stack 9's address means b.so now.
     ht_tf_put_module(&e, T(1030000), 2, 0x7000, "/lib/b.so", 9, NULL, 0, &sg, 1);
-    v2_alloc(&v, T(1040000), 0x2000, 20, 9, ONE);
+    v3_alloc(&v, T(1040000), 0x2000, 20, 9, ONE);
     // a.so again where it was: no new epoch needed, resolves to a.so.
     ht_tf_put_unmodule(&e, T(1050000), 2);
     ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
@@ -425,12 +433,12 @@ START_TEST(test_hostile_values)
 {
     seg_begin(T(1000000), 0, 0);
     kf_end();
-    v2_thread(&v, 7);
-    v2_alloc(&v, T(1010000), 0x1000, UINT64_MAX, 1, UINT64_MAX);
-    v2_alloc(&v, T(1020000), 0x2000, 10, 1, 0);
-    v2_alloc(&v, T(1030000), UINT64_MAX, 10, UINT64_MAX, ONE);
-    v2_free(&v, T(1040000), 0x1000);
-    v2_free(&v, T(1050000), UINT64_MAX);
+    v3_thread(&v, 7);
+    v3_alloc(&v, T(1010000), 0x1000, UINT64_MAX, 1, UINT64_MAX);
+    v3_alloc(&v, T(1020000), 0x2000, 10, 1, 0);
+    v3_alloc(&v, T(1030000), UINT64_MAX, 10, UINT64_MAX, ONE);
+    v3_free(&v, T(1040000), 0x1000);
+    v3_free(&v, T(1050000), UINT64_MAX);
     ht_tf_put_totals(&e, T(1060000), UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX);
     ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
     ck_assert_uint_eq(rp->n.bad_weights, 2);
@@ -440,10 +448,10 @@ START_TEST(test_hostile_values)
 
     // A STACK claiming a million frames, and garbage after a valid
     // prefix: the valid part is replayed, the rest reported.
-    v2_keyframe(&v, buf, sizeof buf, 5000000, 1, 0, 0);
+    v3_keyframe(&v, buf, sizeof buf, 5000000, 1, 0, 0);
     ht_tf_put_keyframe_end(&e, 0);
-    v2_thread(&v, 7);
-    v2_alloc(&v, 5010000, 0x7000, 1, 1, ONE);
+    v3_thread(&v, 7);
+    v3_alloc(&v, 5010000, 0x7000, 1, 1, ONE);
     uint8_t *p = e.p;
     *p++ = HT_TF_STACK;
     *p++ = 3;
@@ -471,23 +479,23 @@ START_TEST(test_fork_shares_parent_stacks)
 {
     seg_begin(T(1000000), 0, 0);
     kf_end();
-    v2_thread(&v, 7);
-    v2_alloc(&v, T(1010000), 0x1000, 10, 1, ONE);
+    v3_thread(&v, 7);
+    v3_alloc(&v, T(1010000), 0x1000, 10, 1, ONE);
     ht_tf_put_fork(&e, T(1020000), 200);
     ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
     // The child's own stream (its file: a new id space) allocates at the
     // same address with the parent's stack 1, which it never defines.
-    v2_reset(&v, &e);
-    ck_assert_int_eq(v2_keyframe(&v, buf, sizeof buf, T(1025000), 0, 0, 0), 0);
+    v3_reset(&v, &e);
+    ck_assert_int_eq(v3_keyframe(&v, buf, sizeof buf, T(1025000), 0, 0, 0), 0);
     kf_end();
-    v2_thread(&v, 201);
-    v2_alloc(&v, T(1030000), 0x1000, 30, 1, ONE);
-    v2_free(&v, T(1040000), 0x1000);
+    v3_thread(&v, 201);
+    v3_alloc(&v, T(1030000), 0x1000, 30, 1, ONE);
+    v3_free(&v, T(1040000), 0x1000);
     bool st = false;
     size_t bad = 0;
     ck_assert_int_eq(
         ht_rd_segment(rp, buf, (size_t)(e.p - buf), 0, 200, false, -1, &st, &bad, NULL), 0);
-    ck_assert_uint_eq(rp->n.dup_allocs, 0);
+    ck_assert_uint_eq(rp->n.bad_sites, 0);
     ck_assert_uint_eq(rp->n.unknown_frees, 0);
     ck_assert_uint_eq(rp->nsites, 2);
     ck_assert_uint_eq(rp->total_b, 10); // the parent's block is still live
@@ -508,7 +516,7 @@ suite_replay(void)
     tcase_add_test(tc, test_realloc_chain);
     tcase_add_test(tc, test_temporary_definition);
     tcase_add_test(tc, test_peak_falls_back);
-    tcase_add_test(tc, test_dup_alloc_unknown_free_unknown_stack);
+    tcase_add_test(tc, test_bad_sites_unknown_free_unknown_stack);
     tcase_add_test(tc, test_threads_merged_by_time);
     tcase_add_test(tc, test_stack_defined_in_later_batch);
     tcase_add_test(tc, test_keyframe_reseed_after_gap);

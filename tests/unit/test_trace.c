@@ -59,16 +59,18 @@ START_TEST(test_round_trip_every_kind)
     ck_assert_int_eq(ht_tf_put_process(&e, 1000100, 42, 1, HT_TF_PROC_ALL, 0, 256, "/bin/x", 6,
                                        "x\0-v", 4), 0);
     ck_assert_int_eq(ht_tf_put_fork(&e, 1000110, 4242), 0);
-    ck_assert_int_eq(ht_tf_put_live(&e, 77, 0x1234, 56, 7, HT_TF_WEIGHT_ONE, 999, 43,
-                                    HT_TF_LIVE_INHERITED), 0);
-    ck_assert_int_eq(ht_tf_put_keyframe(&e, 2000000, 5, 2, HT_TF_SNAP_API, 78), 0);
+    ck_assert_int_eq(ht_tf_put_live(&e, 77, 5), 0);
+    ck_assert_int_eq(ht_tf_put_keyframe(&e, 2000000, 5, 2, HT_TF_SNAP_API), 0);
     ck_assert_int_eq(ht_tf_put_keyframe_end(&e, 1), 0);
     ck_assert_int_eq(ht_tf_put_lost(&e, 2000010, 3, 4, 5), 0);
     ck_assert_int_eq(ht_tf_put_memstat(&e, 2000020, 1, 2, 3, 4, 5, 6, 7), 0);
     ck_assert_int_eq(ht_tf_put_snapshot_req(&e, 2000030, HT_TF_SNAP_SIGNAL), 0);
-    ck_assert_int_eq(ht_tf_put_ev_alloc(&e, 2000040, 24, 7, HT_TF_WEIGHT_ONE), 0);
-    ck_assert_int_eq(ht_tf_put_ev_alloc(&e, 2000050, 100, 8, 3 * HT_TF_WEIGHT_ONE / 2), 0);
-    ck_assert_int_eq(ht_tf_put_ev_free(&e, 2000060, 1), 0);
+    ck_assert_int_eq(ht_tf_put_site(&e, 77, 100, 8, 3 * HT_TF_WEIGHT_ONE / 2, 43,
+                                    HT_TF_SITE_INHERITED), 0);
+    ck_assert_int_eq(ht_tf_put_tick(&e, 2000040), 0);
+    ck_assert_int_eq(ht_tf_put_ev_alloc(&e, 77), 0);
+    ck_assert_int_eq(ht_tf_put_ev_free(&e, 77, 0), 0);
+    ck_assert_int_eq(ht_tf_put_ev_free(&e, 78, 1), 0);
     ck_assert_int_eq(ht_tf_put_ev_thread(&e, 45), 0);
     ck_assert_int_eq(ht_tf_put_unknown_frees(&e, 2000070, 12), 0);
 
@@ -133,20 +135,25 @@ START_TEST(test_round_trip_every_kind)
         case HT_TF_FORK:
             ck_assert_uint_eq(r.child, 4242);
             break;
-        case HT_TF_EV_ALLOC:
-            ck_assert_uint_eq(r.ts, 2000040);
-            ck_assert_uint_eq(r.size, 24);
-            ck_assert_uint_eq(r.stack, 7);
-            ck_assert_uint_eq(r.weight, HT_TF_WEIGHT_ONE);
-            break;
-        case HT_TF_EV_ALLOC_W:
-            ck_assert_uint_eq(r.ts, 2000050);
+        case HT_TF_SITE:
+            ck_assert_uint_eq(r.id, 77);
             ck_assert_uint_eq(r.size, 100);
+            ck_assert_uint_eq(r.stack, 8);
             ck_assert_uint_eq(r.weight, 3 * HT_TF_WEIGHT_ONE / 2);
+            ck_assert_uint_eq(r.tid, 43);
+            ck_assert_uint_eq(r.flags, HT_TF_SITE_INHERITED);
             break;
+        case HT_TF_TICK:
+            ck_assert_uint_eq(r.ts, 2000040);
+            break;
+        case HT_TF_EV_ALLOC:
         case HT_TF_EV_FREE:
-            ck_assert_uint_eq(r.ts, 2000060);
-            ck_assert_uint_eq(r.back, 1);
+            // No time of their own: the stream's, which the TICK set.
+            ck_assert_uint_eq(r.ts, 2000040);
+            ck_assert_uint_eq(r.site, 77);
+            break;
+        case HT_TF_EV_FREE_TMP:
+            ck_assert_uint_eq(r.site, 78);
             break;
         case HT_TF_EV_THREAD:
             ck_assert_uint_eq(r.tid, 45);
@@ -156,14 +163,12 @@ START_TEST(test_round_trip_every_kind)
             ck_assert_uint_eq(r.frees, 12);
             break;
         case HT_TF_LIVE:
-            ck_assert_uint_eq(r.id, 77);
-            ck_assert_uint_eq(r.ts, 999);
-            ck_assert_uint_eq(r.flags, HT_TF_LIVE_INHERITED);
+            ck_assert_uint_eq(r.site, 77);
+            ck_assert_uint_eq(r.count, 5);
             break;
         case HT_TF_KEYFRAME:
             ck_assert_uint_eq(r.ts, 2000000);
             ck_assert_uint_eq(r.snapshot, 2);
-            ck_assert_uint_eq(r.next_id, 78);
             break;
         case HT_TF_LOST:
             ck_assert_uint_eq(r.ts, 2000010);
@@ -192,11 +197,12 @@ START_TEST(test_segment_tick_quantizes_without_drift)
 {
     ht_tf_enc_t e;
     ht_tf_enc_init_seg(&e, buf, sizeof buf);
-    ck_assert_int_eq(ht_tf_put_keyframe(&e, 1000000, 0, 0, 0, 0), 0);
+    ck_assert_int_eq(ht_tf_put_keyframe(&e, 1000000, 0, 0, 0), 0);
     uint64_t ts = 1000000;
     for (int i = 0; i < 1000; i++) {
         ts += 1 + (uint64_t)i * 7919 % (HT_TF_SEG_TICK_NS * 17 / 10); // sub- and multi-tick steps
-        ck_assert_int_eq(ht_tf_put_ev_alloc(&e, ts, 8, 1, HT_TF_WEIGHT_ONE), 0);
+        ck_assert_int_eq(ht_tf_put_tick(&e, ts), 0); // nothing while under a tick
+        ck_assert_int_eq(ht_tf_put_ev_alloc(&e, 1), 0);
     }
     ht_tf_rec_t r;
     ht_tf_dec_init_seg(&dec, buf, (size_t)(e.p - buf));
@@ -204,7 +210,10 @@ START_TEST(test_segment_tick_quantizes_without_drift)
     uint64_t want = 1000000;
     for (int i = 0; i < 1000; i++) {
         want += 1 + (uint64_t)i * 7919 % (HT_TF_SEG_TICK_NS * 17 / 10);
-        ck_assert_int_eq(ht_tf_dec_next(&dec, &r), 1);
+        do
+            ck_assert_int_eq(ht_tf_dec_next(&dec, &r), 1);
+        while (r.kind == HT_TF_TICK);
+        ck_assert_int_eq(r.kind, HT_TF_EV_ALLOC);
         ck_assert_uint_le(r.ts, want);
         ck_assert_uint_lt(want - r.ts, HT_TF_SEG_TICK_NS);
         ck_assert_uint_eq((r.ts - 1000000) % HT_TF_SEG_TICK_NS, 0);

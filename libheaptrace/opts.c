@@ -14,6 +14,7 @@
 ht_opts_t ht_opt = {
     .sample_rate = HT_OPTS_DEFAULT_SAMPLE_RATE,
     .max_depth = HT_OPTS_DEFAULT_MAX_DEPTH,
+    .tsc = 1,
 };
 
 int
@@ -64,6 +65,7 @@ static const opts_row_t opts_table[] = {
     {"HEAPTRACE_LOSSY", OPTS_BOOL, &ht_opt.lossy, 0, 1},
     {"HEAPTRACE_VERBOSE", OPTS_BOOL, &ht_opt.verbose, 0, 1},
     {"HEAPTRACE_LIVE_LG", OPTS_UINT, &ht_opt.live_lg, 10, 30},
+    {"HEAPTRACE_TSC", OPTS_BOOL, &ht_opt.tsc, 0, 1},
     {"HEAPTRACE_RING_DIR", OPTS_PATH, ht_opt.ring_dir, 0, 0},
     {"HEAPTRACE_OUTPUT", OPTS_PATH, ht_opt.output, 0, 0},
 };

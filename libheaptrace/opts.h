@@ -21,6 +21,7 @@ typedef struct ht_opts_s {
     int lossy;            /* HEAPTRACE_LOSSY=1: drop instead of waiting */
     int verbose;          /* HEAPTRACE_VERBOSE=1: chatty diagnostics */
     uint32_t live_lg;     /* HEAPTRACE_LIVE_LG: log2 slots of the live table; 0 = auto */
+    int tsc;              /* HEAPTRACE_TSC=0: event times from clock_gettime only */
     char ring_dir[HT_OPTS_PATH_MAX]; /* HEAPTRACE_RING_DIR, "" if unset */
     char output[HT_OPTS_PATH_MAX];   /* HEAPTRACE_OUTPUT, "" if unset */
 } ht_opts_t;

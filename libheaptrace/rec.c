@@ -21,6 +21,7 @@
 #include <libunwind.h>
 
 #include "libheaptrace/boot.h"
+#include "libheaptrace/clock.h"
 #include "libheaptrace/log.h"
 #include "libheaptrace/modules.h"
 #include "libheaptrace/sample.h"
@@ -472,7 +473,7 @@ rec_enter(ht_rec_tls_t *t, uint64_t *ts)
         return -1;
     ht_rec_guard_enter();
     rec_gate_enter(t);
-    *ts = ht_now_ns();
+    *ts = ht_clock_ns();
     if (HT_UNLIKELY(t->gen != atomic_load_explicit(&rec_gen, memory_order_relaxed)))
         rec_thread_setup(t, *ts, 0);
     uint64_t d = atomic_load_explicit(&rec_dlopen_ts, memory_order_relaxed);
@@ -492,7 +493,7 @@ rec_leave(void)
 void
 ht_rec_note_dlopen(void)
 {
-    atomic_store_explicit(&rec_dlopen_ts, ht_now_ns(), memory_order_relaxed);
+    atomic_store_explicit(&rec_dlopen_ts, ht_clock_ns(), memory_order_relaxed);
 }
 
 void
@@ -577,7 +578,7 @@ ht_rec_realloc_pre(void *old, ht_rec_realloc_t *rr)
     int saved = errno;
     if (ht_live_remove(old, &rr->size)) {
         rr->tracked = 1;
-        rr->ts = ht_now_ns();
+        rr->ts = ht_clock_ns();
     }
     errno = saved;
 }
@@ -640,7 +641,7 @@ ht_rec_start(ht_ring_t *ring, const char *exe, uint32_t exe_len, const char *arg
     atomic_fetch_add_explicit(&rec_gen, 1, memory_order_release);
     atomic_store_explicit(&rec_mod_check_ts, 0, memory_order_relaxed);
 
-    uint64_t ts = ht_now_ns();
+    uint64_t ts = ht_clock_ns();
     // PROCESS first, in a writer of its own set up by hand (the THREAD
     // record of rec_thread_setup must not come before it).
     memset(&t->w, 0, sizeof t->w);

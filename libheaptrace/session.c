@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "libheaptrace/boot.h"
+#include "libheaptrace/clock.h"
 #include "libheaptrace/live.h"
 #include "libheaptrace/log.h"
 #include "libheaptrace/opts.h"
@@ -216,7 +217,7 @@ sess_ring_make(uint32_t flags, const ht_ring_t *parent)
     h->flags = flags;
     h->sample_rate = ht_opt.sample_rate;
     h->max_depth = ht_opt.max_depth;
-    h->start_ns = ht_now_ns();
+    h->start_ns = ht_clock_ns();
     if (parent)
         ht_ring_stacks_copy(&r, parent);
     sess_ring = r;
@@ -295,7 +296,7 @@ sess_fork_prepare(void)
     // No allocation here: another thread may hold malloc's locks, which
     // glibc takes after the atfork prepare handlers run.
     ht_rec_tls_t *t = &ht_rec_tls;
-    sess_fork_ts = ht_now_ns();
+    sess_fork_ts = ht_clock_ns();
     // The real tid: this thread may never have recorded anything.
     sess_fork_tid = (uint32_t)syscall(SYS_gettid);
     ht_ring_t *r = ht_rec_ring();
@@ -320,6 +321,7 @@ sess_fork_parent(void)
 static void
 sess_fork_child(void)
 {
+    ht_clock_atfork_child();
     ht_rec_fork_unlock(1);
     ht_rec_guard_enter();
     ht_ring_t parent = sess_ring;
@@ -373,6 +375,7 @@ ht_sess_init(void)
         goto off;
     }
     sess_inproc = !ht_opt.ring_dir[0];
+    ht_clock_init(ht_opt.tsc);
     unsigned lg = ht_opt.live_lg ? ht_opt.live_lg : (ht_opt.sample_rate == 0 ? 22 : 18);
     rc = ht_live_init(lg);
     if (rc < 0) {

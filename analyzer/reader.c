@@ -86,20 +86,26 @@ ht_rd_close(ht_rd_t *rd)
 /* ---- one segment ---- */
 
 /* The hot kinds decoded in place (the generic decoder clears a whole
- * record each time, which was a third of the replay). Only the fields the
- * replay reads are set. Returns 1, or 0 when p is not one of them, or
- * -EBADMSG. */
-static int
-rd_fast_event(ht_tf_dec_t *d, ht_tf_rec_t *r)
+ * record each time). Returns 1 with *kind and *v (the site, the tid, or
+ * the TICK's time), 0 when p is not one of them, or -EBADMSG. */
+static inline int
+rd_fast_event(ht_tf_dec_t *d, uint8_t *kind, uint64_t *v)
 {
-    uint8_t kind = *d->p;
-    if (kind != HT_TF_EV_ALLOC && kind != HT_TF_EV_FREE && kind != HT_TF_EV_FREE_TMP)
+    uint8_t k = *d->p;
+    if (k != HT_TF_EV_ALLOC && k != HT_TF_EV_FREE && k != HT_TF_EV_FREE_TMP &&
+        k != HT_TF_EV_THREAD && k != HT_TF_TICK)
         return 0;
     const uint8_t *p = d->p + 1;
-    if (ht_tf_varint_read(&p, d->end, &r->site) < 0)
+    if (p < d->end && *p < 0x80) { // one-byte varint: most of them
+        *v = *p++;
+    } else if (ht_tf_varint_read(&p, d->end, v) < 0) {
         return -EBADMSG;
-    r->kind = kind;
-    r->ts = d->last_ts; // events happen at the stream's time
+    }
+    if (k == HT_TF_TICK) {
+        d->last_ts += *v * d->tick; // wraps harmlessly on hostile input, as in trace_dec.c
+        *v = d->last_ts;
+    }
+    *kind = k;
     d->p = p;
     return 1;
 }
@@ -127,11 +133,17 @@ rd_segment_impl(ht_rp_t *rp, const uint8_t *raw, size_t len, uint64_t seq, uint6
     for (;;) {
         const uint8_t *recp = d.p;
         if (d.p < d.end && !in_kf) {
-            dec = rd_fast_event(&d, &r);
+            uint8_t kind;
+            uint64_t v;
+            dec = rd_fast_event(&d, &kind, &v);
             if (dec == 1) {
                 (*nrecords)++;
-                if ((rc = ht_rp_event(rp, cur_proc, cur_tid, &r)) < 0)
-                    return rc;
+                if (kind == HT_TF_EV_THREAD)
+                    cur_tid = v;
+                else if (kind == HT_TF_TICK)
+                    ht_rp_tick(rp, v);
+                else
+                    ht_rp_site_event(rp, cur_proc, kind, v, d.last_ts);
                 continue;
             }
             if (dec < 0)
@@ -158,7 +170,8 @@ rd_segment_impl(ht_rp_t *rp, const uint8_t *raw, size_t len, uint64_t seq, uint6
                 }
                 continue;
             }
-            if (r.kind == HT_TF_STACK || r.kind == HT_TF_PROCESS || r.kind == HT_TF_FORK) {
+            if (r.kind == HT_TF_STACK || r.kind == HT_TF_STACK_REF || r.kind == HT_TF_PROCESS ||
+                r.kind == HT_TF_FORK) {
                 uint32_t p = ht_rp_ident(rp, seg_proc, &r);
                 if (p == HT_RP_NONE)
                     return -ENOMEM;
@@ -184,13 +197,14 @@ rd_segment_impl(ht_rp_t *rp, const uint8_t *raw, size_t len, uint64_t seq, uint6
             rp->n.stray_records++;
             continue;
         case HT_TF_STACK:
+        case HT_TF_STACK_REF:
         case HT_TF_PROCESS:
         case HT_TF_FORK: {
             uint32_t p = ht_rp_ident(rp, cur_proc, &r);
             if (p == HT_RP_NONE)
                 return -ENOMEM;
             cur_proc = p; // an exec: what follows is the new image
-            if (r.kind == HT_TF_STACK)
+            if (r.kind == HT_TF_STACK || r.kind == HT_TF_STACK_REF)
                 continue;
             break;
         }

@@ -25,11 +25,19 @@
 /* A SITE of a trace file: what one of its blocks weighs, where the
  * replay counts it, and how many are live. Keyed by (pid of the file, site
  * id): a forked child's file numbers its own sites. */
+/* The replay counts BLOCKS per file site as events come (one cache line
+ * touched per event); the figures of the replay's sites and threads are
+ * sums over their file sites, made by ht_rp_sync. The peak uses the same
+ * lazy version rule as cells (replay.h): peak_live is the site's live
+ * count at the current peak when peak_ver is current, else live is. */
 typedef struct rp_fsite_s {
+    // hot: every event
+    uint64_t objs, bytes;  // one block: estimated objects (weight), bytes
+    uint64_t live, allocs, temps, leaks; // blocks
+    uint64_t peak_live, peak_ver;
+    // cold
     uint64_t key;         // rp_fsite_key
     uint64_t size, stack, weight, tid, flags; // as defined, to compare a restatement
-    uint64_t bytes, objs; // one block: estimated bytes, objects (weight)
-    uint64_t live;        // blocks live now
     uint32_t site, thread; // ht_rp_site_t and ht_rp_thread_t indices
 } rp_fsite_t;
 
@@ -44,9 +52,20 @@ typedef struct rp_idx_s {
     uint32_t cap, n;
 } rp_idx_t;
 
+/* The sites of one trace file by id: fsite index + 1, 0 undefined. The
+ * collector numbers sites densely, so this is an array, not a hash (the
+ * lookup is once per event). Ids past RP_FSMAP_LIMIT go to fsite_idx. */
+typedef struct rp_fsmap_s {
+    uint64_t pid;
+    uint32_t *ix;
+    uint32_t cap;
+} rp_fsmap_t;
+
 typedef struct rp_impl_s {
     rp_fsite_t *fsites;
     uint32_t nfsites, cap_fsites;
+    rp_fsmap_t *fsmaps;
+    uint32_t nfsmaps, cap_fsmaps, fsmap_cur;
     rp_idx_t fsite_idx, site_idx, thread_idx, stack_idx, pid_idx;
     rp_stack_t *stacks;
     uint32_t nstacks, cap_stacks;
@@ -193,6 +212,9 @@ ht_rp_destroy(ht_rp_t *rp)
         return;
     rp_impl_t *im = IMPL(rp);
     free(im->fsites);
+    for (uint32_t i = 0; i < im->nfsmaps; i++)
+        free(im->fsmaps[i].ix);
+    free(im->fsmaps);
     free(im->fsite_idx.slot);
     free(im->site_idx.slot);
     free(im->thread_idx.slot);
@@ -219,16 +241,6 @@ ht_rp_destroy(ht_rp_t *rp)
 }
 
 /* ---- cells and the peak rule ---- */
-
-static inline void
-rp_cell_touch(const ht_rp_t *rp, ht_rp_cell_t *c)
-{
-    if (c->peak_ver != rp->peak_ver) {
-        c->peak_o = c->live_o;
-        c->peak_b = c->live_b;
-        c->peak_ver = rp->peak_ver;
-    }
-}
 
 void
 ht_rp_cell_peak(const ht_rp_t *rp, const ht_rp_cell_t *c, uint64_t *objs, uint64_t *bytes)
@@ -315,13 +327,40 @@ rp_site_get(ht_rp_t *rp, uint32_t proc, uint64_t stack, uint64_t tid)
 
 /* ---- the sites of trace files ---- */
 
+/* How far a file's dense map may grow: ids are dense, so a real trace
+ * stays far below; a hostile id beyond it costs a hash entry, not a huge
+ * array. */
+#define RP_FSMAP_LIMIT(im) ((1u << 20) + 8u * (uint64_t)(im)->nfsites)
+
+static rp_fsmap_t *
+rp_fsmap(rp_impl_t *im, uint64_t pid, bool create)
+{
+    if (im->fsmap_cur < im->nfsmaps && im->fsmaps[im->fsmap_cur].pid == pid)
+        return &im->fsmaps[im->fsmap_cur];
+    for (uint32_t i = 0; i < im->nfsmaps; i++)
+        if (im->fsmaps[i].pid == pid) {
+            im->fsmap_cur = i;
+            return &im->fsmaps[i];
+        }
+    if (!create || rp_grow((void **)&im->fsmaps, &im->cap_fsmaps, im->nfsmaps,
+                           sizeof *im->fsmaps) < 0)
+        return NULL;
+    im->fsmaps[im->nfsmaps] = (rp_fsmap_t){.pid = pid};
+    im->fsmap_cur = im->nfsmaps;
+    return &im->fsmaps[im->nfsmaps++];
+}
+
 static rp_fsite_t *
-rp_fsite_find(ht_rp_t *rp, uint64_t key)
+rp_fsite_find(ht_rp_t *rp, uint64_t pid, uint64_t id)
 {
     rp_impl_t *im = IMPL(rp);
+    const rp_fsmap_t *m = rp_fsmap(im, pid, false);
+    if (m && id < m->cap && m->ix[id])
+        return &im->fsites[m->ix[id] - 1];
     rp_idx_t *t = &im->fsite_idx;
-    if (!t->cap)
+    if (!t->n)
         return NULL;
+    uint64_t key = rp_fsite_key(pid, id);
     uint32_t j = (uint32_t)rp_hash(key) & (t->cap - 1);
     while (t->slot[j]) {
         rp_fsite_t *f = &im->fsites[t->slot[j] - 1];
@@ -332,18 +371,43 @@ rp_fsite_find(ht_rp_t *rp, uint64_t key)
     return NULL;
 }
 
-/* ---- allocation and free ---- */
-
-static void
-rp_cell_sub_live(ht_rp_t *rp, ht_rp_cell_t *c, uint64_t objs, uint64_t bytes)
+/* Index fsite k (new) under (pid, id). 0 or -ENOMEM. */
+static int
+rp_fsite_index(ht_rp_t *rp, uint64_t pid, uint64_t id, uint32_t k)
 {
-    rp_cell_touch(rp, c);
-    c->live_o -= objs;
-    c->live_b -= bytes;
+    rp_impl_t *im = IMPL(rp);
+    rp_fsmap_t *m = rp_fsmap(im, pid, true);
+    if (!m)
+        return -ENOMEM;
+    if (id < RP_FSMAP_LIMIT(im)) {
+        if (id >= m->cap) {
+            uint64_t nc = m->cap ? m->cap : 1024;
+            while (nc <= id)
+                nc *= 2;
+            uint32_t *ni = realloc(m->ix, nc * sizeof *ni);
+            if (!ni)
+                return -ENOMEM;
+            memset(ni + m->cap, 0, (nc - m->cap) * sizeof *ni);
+            m->ix = ni;
+            m->cap = (uint32_t)nc;
+        }
+        m->ix[id] = k + 1;
+        return 0;
+    }
+    rp_idx_t *ix = &im->fsite_idx;
+    if ((uint64_t)(ix->n + 1) * 10 > (uint64_t)ix->cap * 7 &&
+        rp_idx_grow(rp, ix, rp_fsite_hash) < 0)
+        return -ENOMEM;
+    uint32_t j = (uint32_t)rp_hash(rp_fsite_key(pid, id)) & (ix->cap - 1);
+    while (ix->slot[j])
+        j = (j + 1) & (ix->cap - 1);
+    ix->slot[j] = k + 1;
+    ix->n++;
+    return 0;
 }
 
-/* n blocks of f stop being live; temporary: freed as heaptrack's
- * "temporary" (EV_FREE_TMP). */
+/* ---- allocation and free ---- */
+
 static inline uint64_t
 rp_mul_sat(uint64_t a, uint64_t b)
 {
@@ -351,57 +415,91 @@ rp_mul_sat(uint64_t a, uint64_t b)
     return m > RP_MAX_BYTES ? RP_MAX_BYTES : (uint64_t)m;
 }
 
-static void
-rp_fsite_sub(ht_rp_t *rp, rp_fsite_t *f, uint64_t n, bool temporary)
+static inline void
+rp_fsite_touch(const ht_rp_t *rp, rp_fsite_t *f)
 {
-    uint64_t objs = rp_mul_sat(f->objs, n), bytes = rp_mul_sat(f->bytes, n);
-    ht_rp_site_t *s = &rp->sites[f->site];
-    rp_cell_sub_live(rp, &s->c, objs, bytes);
-    ht_rp_thread_t *th = f->thread != HT_RP_NONE ? &rp->threads[f->thread] : NULL;
-    if (th)
-        rp_cell_sub_live(rp, &th->c, objs, bytes);
-    if (temporary) {
-        s->c.temp_o += objs;
-        s->c.temp_b += bytes;
-        if (th) {
-            th->c.temp_o += objs;
-            th->c.temp_b += bytes;
-        }
+    if (f->peak_ver != rp->peak_ver) {
+        f->peak_live = f->live;
+        f->peak_ver = rp->peak_ver;
     }
-    rp->total_o -= objs;
-    rp->total_b -= bytes;
-    f->live -= n;
 }
 
-/* n blocks of f become live at ts. counted: allocation events (they add
- * to alloc_*); otherwise a keyframe's LIVE restoring blocks allocated
- * before the window. */
-static void
-rp_fsite_add(ht_rp_t *rp, rp_fsite_t *f, uint64_t n, uint64_t ts, bool counted)
+/* One block of f freed; temporary: heaptrack's "temporary" (EV_FREE_TMP). */
+static inline void
+rp_fsite_free1(ht_rp_t *rp, rp_fsite_t *f, bool temporary)
 {
-    uint64_t objs = rp_mul_sat(f->objs, n), bytes = rp_mul_sat(f->bytes, n);
-    ht_rp_site_t *s = &rp->sites[f->site];
-    rp_cell_touch(rp, &s->c);
-    s->c.live_o += objs;
-    s->c.live_b += bytes;
-    if (counted) {
-        s->c.alloc_o += objs;
-        s->c.alloc_b += bytes;
-    }
-    if (f->thread != HT_RP_NONE) {
-        ht_rp_thread_t *th = &rp->threads[f->thread];
-        rp_cell_touch(rp, &th->c);
-        th->c.live_o += objs;
-        th->c.live_b += bytes;
-        if (counted) {
-            th->c.alloc_o += objs;
-            th->c.alloc_b += bytes;
-        }
-    }
-    f->live += n;
-    rp->total_o += objs;
-    rp->total_b += bytes;
+    rp_fsite_touch(rp, f);
+    f->live--;
+    f->temps += temporary;
+    rp->total_o -= f->objs;
+    rp->total_b -= f->bytes;
+}
+
+/* One block of f allocated at ts. */
+static inline void
+rp_fsite_alloc1(ht_rp_t *rp, rp_fsite_t *f, uint64_t ts)
+{
+    rp_fsite_touch(rp, f);
+    f->live++;
+    f->allocs++;
+    rp->total_o += f->objs;
+    rp->total_b += f->bytes;
     rp_peak_check(rp, ts);
+}
+
+/* n blocks of f restored by a keyframe's LIVE (allocated before the
+ * window: not allocations of it). */
+static void
+rp_fsite_restore(ht_rp_t *rp, rp_fsite_t *f, uint64_t n, uint64_t ts)
+{
+    rp_fsite_touch(rp, f);
+    f->live += n;
+    rp->total_o += rp_mul_sat(f->objs, n);
+    rp->total_b += rp_mul_sat(f->bytes, n);
+    rp_peak_check(rp, ts);
+}
+
+/* Every block of f stops being live (a keyframe replaces the live set, or
+ * a SITE is redefined). */
+static void
+rp_fsite_clear(ht_rp_t *rp, rp_fsite_t *f)
+{
+    rp_fsite_touch(rp, f);
+    rp->total_o -= rp_mul_sat(f->objs, f->live);
+    rp->total_b -= rp_mul_sat(f->bytes, f->live);
+    f->live = 0;
+}
+
+static void
+rp_cell_add(ht_rp_cell_t *c, const rp_fsite_t *f, uint64_t peak_live)
+{
+    c->alloc_o += rp_mul_sat(f->objs, f->allocs);
+    c->alloc_b += rp_mul_sat(f->bytes, f->allocs);
+    c->live_o += rp_mul_sat(f->objs, f->live);
+    c->live_b += rp_mul_sat(f->bytes, f->live);
+    c->peak_o += rp_mul_sat(f->objs, peak_live);
+    c->peak_b += rp_mul_sat(f->bytes, peak_live);
+    c->temp_o += rp_mul_sat(f->objs, f->temps);
+    c->temp_b += rp_mul_sat(f->bytes, f->temps);
+    c->leak_o += rp_mul_sat(f->objs, f->leaks);
+    c->leak_b += rp_mul_sat(f->bytes, f->leaks);
+}
+
+void
+ht_rp_sync(ht_rp_t *rp)
+{
+    rp_impl_t *im = IMPL(rp);
+    for (uint32_t i = 0; i < rp->nsites; i++)
+        rp->sites[i].c = (ht_rp_cell_t){.peak_ver = rp->peak_ver};
+    for (uint32_t i = 0; i < rp->nthreads; i++)
+        rp->threads[i].c = (ht_rp_cell_t){.peak_ver = rp->peak_ver};
+    for (uint32_t i = 0; i < im->nfsites; i++) {
+        const rp_fsite_t *f = &im->fsites[i];
+        uint64_t pl = f->peak_ver == rp->peak_ver ? f->peak_live : f->live;
+        rp_cell_add(&rp->sites[f->site].c, f, pl);
+        if (f->thread != HT_RP_NONE)
+            rp_cell_add(&rp->threads[f->thread].c, f, pl);
+    }
 }
 
 /* A SITE record of image `proc` (of the file of pid `pid`). A restatement
@@ -417,8 +515,8 @@ rp_fsite_define(ht_rp_t *rp, uint32_t proc, const ht_tf_rec_t *r)
         rp->n.bad_sites++;
         return 0;
     }
-    uint64_t key = rp_fsite_key(rp->procs[proc].pid, r->id);
-    rp_fsite_t *f = rp_fsite_find(rp, key);
+    uint64_t pid = rp->procs[proc].pid;
+    rp_fsite_t *f = rp_fsite_find(rp, pid, r->id);
     if (f && f->size == r->size && f->stack == r->stack && f->weight == r->weight &&
         f->tid == r->tid && f->flags == r->flags)
         return 0;
@@ -440,24 +538,15 @@ rp_fsite_define(ht_rp_t *rp, uint32_t proc, const ht_tf_rec_t *r)
     if (site == HT_RP_NONE)
         return -ENOMEM;
     if (!f) {
-        rp_idx_t *ix = &im->fsite_idx;
-        if ((uint64_t)(ix->n + 1) * 10 > (uint64_t)ix->cap * 7 &&
-            rp_idx_grow(rp, ix, rp_fsite_hash) < 0)
+        if (rp_grow((void **)&im->fsites, &im->cap_fsites, im->nfsites, sizeof *im->fsites) < 0 ||
+            rp_fsite_index(rp, pid, r->id, im->nfsites) < 0)
             return -ENOMEM;
-        if (rp_grow((void **)&im->fsites, &im->cap_fsites, im->nfsites, sizeof *im->fsites) < 0)
-            return -ENOMEM;
-        f = &im->fsites[im->nfsites];
+        f = &im->fsites[im->nfsites++];
         memset(f, 0, sizeof *f);
-        f->key = key;
-        uint32_t j = (uint32_t)rp_hash(key) & (ix->cap - 1);
-        while (ix->slot[j])
-            j = (j + 1) & (ix->cap - 1);
-        ix->slot[j] = ++im->nfsites;
-        ix->n++;
+        f->key = rp_fsite_key(pid, r->id);
     } else {
         rp->n.bad_sites++;
-        if (f->live)
-            rp_fsite_sub(rp, f, f->live, false);
+        rp_fsite_clear(rp, f);
     }
     f->size = r->size;
     f->stack = r->stack;
@@ -616,6 +705,25 @@ ht_rp_ident(ht_rp_t *rp, uint32_t proc, const ht_tf_rec_t *r)
             return HT_RP_NONE;
         im->proc_ident[proc]++;
         return proc;
+    case HT_TF_STACK_REF: {
+        // Its own frames, then the root side of a stack defined before it.
+        // A base never defined, or shorter than `keep`, is damage: the
+        // stack stays undefined (its sites print as unknown).
+        const uint64_t *bf;
+        uint32_t nb;
+        if (!ht_rp_stack_frames(rp, proc, r->base, &bf, &nb) || r->keep > nb ||
+            r->nframes + r->keep > HT_TF_MAX_FRAMES) {
+            rp->n.stray_records++;
+            return proc;
+        }
+        uint64_t f[HT_TF_MAX_FRAMES]; // bf points into the store, which may move
+        memcpy(f, r->frames, r->nframes * sizeof *f);
+        memcpy(f + r->nframes, bf + (nb - r->keep), r->keep * sizeof *f);
+        if (rp_stack_define(rp, proc, r->id, f, r->nframes + (uint32_t)r->keep) < 0)
+            return HT_RP_NONE;
+        im->proc_ident[proc]++;
+        return proc;
+    }
     case HT_TF_PROCESS:
         // An exec replaces the image behind the pid: new stack ids, new
         // module map. A PROCESS record that merely introduces an image we
@@ -752,7 +860,7 @@ rp_clear_live(ht_rp_t *rp)
     rp_impl_t *im = IMPL(rp);
     for (uint32_t i = 0; i < im->nfsites; i++)
         if (im->fsites[i].live)
-            rp_fsite_sub(rp, &im->fsites[i], im->fsites[i].live, false);
+            rp_fsite_clear(rp, &im->fsites[i]);
     rp->total_o = rp->total_b = 0;
 }
 
@@ -855,12 +963,12 @@ ht_rp_keyframe_rec(ht_rp_t *rp, uint32_t proc, const ht_tf_rec_t *r)
     case HT_TF_LIVE: {
         if (!im->kf_reseed)
             return 0;
-        rp_fsite_t *f = rp_fsite_find(rp, rp_fsite_key(rp->procs[proc].pid, r->site));
+        rp_fsite_t *f = rp_fsite_find(rp, rp->procs[proc].pid, r->site);
         if (!f || r->count > RP_MAX_LIVE) {
             rp->n.bad_sites++;
             return 0;
         }
-        rp_fsite_add(rp, f, r->count, im->kf_ts, false);
+        rp_fsite_restore(rp, f, r->count, im->kf_ts);
         return 0;
     }
     case HT_TF_MODULE:
@@ -873,6 +981,7 @@ ht_rp_keyframe_rec(ht_rp_t *rp, uint32_t proc, const ht_tf_rec_t *r)
     case HT_TF_PROCESS:
         return rp_process_info(rp, proc, r);
     case HT_TF_STACK:
+    case HT_TF_STACK_REF:
         return 0; // defined in file order by ht_rp_ident
     case HT_TF_MEMSTAT:
         rp->rss = r->rss;
@@ -920,14 +1029,33 @@ ht_rp_keyframe_end(ht_rp_t *rp, const ht_tf_rec_t *r)
 static void
 rp_capture_leaks(ht_rp_t *rp)
 {
-    for (uint32_t i = 0; i < rp->nsites; i++) {
-        rp->sites[i].c.leak_o = rp->sites[i].c.live_o;
-        rp->sites[i].c.leak_b = rp->sites[i].c.live_b;
+    rp_impl_t *im = IMPL(rp);
+    for (uint32_t i = 0; i < im->nfsites; i++)
+        im->fsites[i].leaks = im->fsites[i].live;
+}
+
+void
+ht_rp_site_event(ht_rp_t *rp, uint32_t proc, uint8_t kind, uint64_t site, uint64_t ts)
+{
+    rp->n.events++;
+    rp_fsite_t *f = proc < rp->nprocs ? rp_fsite_find(rp, rp->procs[proc].pid, site) : NULL;
+    if (kind == HT_TF_EV_ALLOC) {
+        rp->n.allocs++;
+        if (!f) {
+            rp->n.bad_sites++;
+            return;
+        }
+        rp_fsite_alloc1(rp, f, ts);
+        return;
     }
-    for (uint32_t i = 0; i < rp->nthreads; i++) {
-        rp->threads[i].c.leak_o = rp->threads[i].c.live_o;
-        rp->threads[i].c.leak_b = rp->threads[i].c.live_b;
+    rp->n.frees++;
+    if (!f || !f->live) {
+        // Before the window (a wrapped ring restates only what was live),
+        // or damaged.
+        rp->n.unknown_frees++;
+        return;
     }
+    rp_fsite_free1(rp, f, kind == HT_TF_EV_FREE_TMP);
 }
 
 void
@@ -950,29 +1078,12 @@ ht_rp_event(ht_rp_t *rp, uint32_t proc, uint64_t tid, const ht_tf_rec_t *r)
     if (r->ts > rp->last_ts)
         rp->last_ts = r->ts;
     switch (r->kind) {
-    case HT_TF_EV_ALLOC: {
-        rp->n.allocs++;
-        rp_fsite_t *f = rp_fsite_find(rp, rp_fsite_key(rp->procs[proc].pid, r->site));
-        if (!f) {
-            rp->n.bad_sites++;
-            return 0;
-        }
-        rp_fsite_add(rp, f, 1, r->ts, true);
-        return 0;
-    }
+    case HT_TF_EV_ALLOC:
     case HT_TF_EV_FREE:
-    case HT_TF_EV_FREE_TMP: {
-        rp->n.frees++;
-        rp_fsite_t *f = rp_fsite_find(rp, rp_fsite_key(rp->procs[proc].pid, r->site));
-        if (!f || !f->live) {
-            // Before the window (a wrapped ring restates only what was
-            // live), or damaged.
-            rp->n.unknown_frees++;
-            return 0;
-        }
-        rp_fsite_sub(rp, f, 1, r->kind == HT_TF_EV_FREE_TMP);
+    case HT_TF_EV_FREE_TMP:
+        rp->n.events--; // counted again there
+        ht_rp_site_event(rp, proc, r->kind, r->site, r->ts);
         return 0;
-    }
     case HT_TF_SITE:
         return rp_fsite_define(rp, proc, r);
     case HT_TF_UNKNOWN_FREES:
@@ -1045,6 +1156,7 @@ ht_rp_finish(ht_rp_t *rp)
 {
     if (!rp->exited)
         rp_capture_leaks(rp);
+    ht_rp_sync(rp);
     if (rp->first_ts == UINT64_MAX)
         rp->first_ts = rp->last_ts;
 }

@@ -175,8 +175,15 @@ int ht_rp_keyframe_end(ht_rp_t *rp, const ht_tf_rec_t *r);
 /* One timestamped event of thread tid of image proc, in time order.
  * Returns 0 or -ENOMEM. */
 int ht_rp_event(ht_rp_t *rp, uint32_t proc, uint64_t tid, const ht_tf_rec_t *r);
+/* EV_ALLOC, EV_FREE or EV_FREE_TMP of `site` in image proc at the stream's
+ * time ts: ht_rp_event's hot path, called by the reader directly. The
+ * window (first_ts, last_ts) moves with TICK and the other records. */
+void ht_rp_site_event(ht_rp_t *rp, uint32_t proc, uint8_t kind, uint64_t site, uint64_t ts);
 /* A TICK: the stream's time moved to ts (the window grows with it). */
 void ht_rp_tick(ht_rp_t *rp, uint64_t ts);
+/* Make the figures of every site and thread cell current (they are sums
+ * over the trace's sites, made on demand). ht_rp_finish calls it. */
+void ht_rp_sync(ht_rp_t *rp);
 /* End of input: sets leaked figures when no exit was seen. */
 void ht_rp_finish(ht_rp_t *rp);
 

@@ -20,7 +20,9 @@
  * reports is a sum over blocks of one site, so blocks of one site are
  * interchangeable, and a keyframe restates the live set as a count per
  * site. Time is carried by TICK records (1 ms): an event happens at the
- * time of the last TICK (or keyframe) before it. ALLOC, ALLOC_W, FREE and
+ * time of the last TICK (or keyframe) before it. Stacks are written once a
+ * segment, as STACK_REF when they share callers with a stack the segment
+ * already holds (a call tree, as heaptrack stores it). ALLOC, ALLOC_W, FREE and
  * BATCH are the ring's (shim to collector) records only.
  *
  * Everything here is no-alloc and no-stdio: the shim compiles trace_enc.c.
@@ -35,7 +37,7 @@
 #include <stdint.h>
 
 /* Bumped on any incompatible change of records, file or segment header. */
-#define HT_TF_VERSION 3
+#define HT_TF_VERSION 4
 
 /* Segment streams count "d" fields in milliseconds (rings in ns). The
  * collector orders events exactly with the ns times of the ring before it
@@ -102,7 +104,8 @@
     X(EV_THREAD, 0x17, "tid:u")                                                         \
     X(UNKNOWN_FREES, 0x18, "ts:d frees:u")                                              \
     X(EV_FREE_TMP, 0x19, "site:u")                                                      \
-    X(TICK, 0x1a, "ts:d")
+    X(TICK, 0x1a, "ts:d")                                                               \
+    X(STACK_REF, 0x1b, "id:u base:u keep:u frames:F")
 
 typedef enum ht_tf_kind_e {
 #define HT_TF_ENUM(name, code, fields) HT_TF_##name = code,
@@ -143,6 +146,7 @@ typedef struct ht_tf_rec_s {
     uint64_t pid, tid, ptr, size, stack, weight; /* weight: HT_TF_WEIGHT_ONE = 1 */
     uint64_t id, bias, ppid, flags, sample_rate, max_depth, child;
     uint64_t site, count; /* EV_ALLOC, EV_FREE, EV_FREE_TMP, LIVE; LIVE */
+    uint64_t base, keep;  /* STACK_REF */
     uint64_t how, code, seq, snapshot, reason, nlive;
     uint64_t allocs, alloc_bytes, frees, free_bytes;
     uint64_t events, waits, wait_ns;
@@ -178,6 +182,11 @@ int ht_tf_put_alloc(ht_tf_enc_t *e, uint64_t ts, uint64_t ptr, uint64_t size, ui
                     uint64_t weight);  /* weight == HT_TF_WEIGHT_ONE writes ALLOC, else ALLOC_W */
 int ht_tf_put_free(ht_tf_enc_t *e, uint64_t ts, uint64_t ptr);
 int ht_tf_put_stack(ht_tf_enc_t *e, uint64_t id, const uint64_t *frames, uint32_t n);
+/* Stack id = frames (leaf first) followed by the last `keep` frames of
+ * stack `base` (its root side): a stack that shares its callers with one
+ * written before costs only its own frames. */
+int ht_tf_put_stack_ref(ht_tf_enc_t *e, uint64_t id, uint64_t base, uint64_t keep,
+                        const uint64_t *frames, uint32_t n);
 int ht_tf_put_module(ht_tf_enc_t *e, uint64_t ts, uint64_t id, uint64_t bias, const char *path,
                      uint32_t path_len, const uint8_t *build_id, uint32_t build_id_len,
                      const ht_tf_seg_t *segs, uint32_t nsegs);

@@ -118,8 +118,15 @@ ht_tf_dec_next(ht_tf_dec_t *d, ht_tf_rec_t *out)
         o->ts = dec_d(&r);
         o->ptr = dec_u(&r);
         break;
-    case HT_TF_STACK: {
+    case HT_TF_STACK:
+    case HT_TF_STACK_REF: {
         o->id = dec_u(&r);
+        if (o->kind == HT_TF_STACK_REF) {
+            o->base = dec_u(&r);
+            o->keep = dec_u(&r);
+            if (o->keep > HT_TF_MAX_FRAMES)
+                r.bad = 1;
+        }
         uint64_t n = dec_u(&r);
         // Each frame needs at least one byte: a count larger than what is
         // left is a lie, whatever the limit says.

@@ -191,6 +191,23 @@ ht_tf_put_stack(ht_tf_enc_t *e, uint64_t id, const uint64_t *frames, uint32_t n)
 }
 
 int
+ht_tf_put_stack_ref(ht_tf_enc_t *e, uint64_t id, uint64_t base, uint64_t keep,
+                    const uint64_t *frames, uint32_t n)
+{
+    enc_w_t w;
+    if (n > HT_TF_MAX_FRAMES)
+        n = HT_TF_MAX_FRAMES;
+    enc_begin(&w, e, HT_TF_STACK_REF);
+    enc_u(&w, id);
+    enc_u(&w, base);
+    enc_u(&w, keep);
+    enc_u(&w, n);
+    for (uint32_t i = 0; i < n && !w.full; i++)
+        enc_u(&w, i == 0 ? frames[0] : ht_tf_zigzag((int64_t)(frames[i] - frames[i - 1])));
+    return enc_finish(&w);
+}
+
+int
 ht_tf_put_module(ht_tf_enc_t *e, uint64_t ts, uint64_t id, uint64_t bias, const char *path,
                  uint32_t path_len, const uint8_t *build_id, uint32_t build_id_len,
                  const ht_tf_seg_t *segs, uint32_t nsegs)
@@ -499,6 +516,8 @@ ht_tf_put_rec(ht_tf_enc_t *e, const ht_tf_rec_t *r)
         return ht_tf_put_ev_free(e, r->site, r->kind == HT_TF_EV_FREE_TMP);
     case HT_TF_TICK:
         return ht_tf_put_tick(e, r->ts);
+    case HT_TF_STACK_REF:
+        return ht_tf_put_stack_ref(e, r->id, r->base, r->keep, r->frames, r->nframes);
     case HT_TF_EV_THREAD:
         return ht_tf_put_ev_thread(e, r->tid);
     case HT_TF_UNKNOWN_FREES:

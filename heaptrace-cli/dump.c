@@ -155,7 +155,7 @@ dump_field_u(const ht_tf_rec_t *r, const char *name, uint64_t *v)
     }
     F(ts) F(pid) F(tid) F(ptr) F(size) F(stack) F(weight) F(id) F(bias) F(ppid) F(flags)
     F(sample_rate) F(max_depth) F(child) F(how) F(code) F(seq) F(snapshot) F(reason) F(nlive)
-    F(site) F(count) F(allocs) F(alloc_bytes) F(frees) F(free_bytes) F(events) F(waits) F(wait_ns) F(rss)
+    F(site) F(count) F(base) F(keep) F(allocs) F(alloc_bytes) F(frees) F(free_bytes) F(events) F(waits) F(wait_ns) F(rss)
     F(anon) F(file) F(shmem) F(swap) F(heap_free) F(heap_total)
 #undef F
     return false;

@@ -192,6 +192,17 @@ typedef struct coll_stk_s {
     uint32_t next; /* chain, 0 ends */
 } coll_stk_t;
 
+/* A node of the call tree of every stack: the path from the root (the
+ * outermost caller) to a stack's leaf passes through one node per frame.
+ * Stacks that share callers share the nodes of those callers, which is how
+ * a segment writes a stack as "these frames, then the callers of that
+ * stack" (STACK_REF) instead of all its frames again. */
+typedef struct coll_node_s {
+    uint64_t ip;
+    uint32_t parent; /* 0: a child of the root */
+    uint32_t next;   /* hash chain, 0 ends */
+} coll_node_t;
+
 typedef struct coll_stacks_s {
     uint64_t *pool;
     size_t pool_n, pool_cap;
@@ -199,7 +210,74 @@ typedef struct coll_stacks_s {
     size_t n, cap;
     uint32_t *tab; /* heads: ids */
     size_t tab_cap; /* power of two */
+    coll_node_t *node; /* node[id - 1] */
+    size_t nnode, node_cap;
+    uint32_t *ntab; /* heads: node ids */
+    size_t ntab_cap; /* power of two */
 } coll_stacks_t;
+
+static inline size_t
+coll_node_home(uint32_t parent, uint64_t ip, size_t mask)
+{
+    uint64_t h = (ip ^ ((uint64_t)parent << 40 | parent)) * 0x9e3779b97f4a7c15ull;
+    return (size_t)(h ^ (h >> 31)) & mask;
+}
+
+/* The child of `parent` for return address ip, or 0. */
+static uint32_t
+coll_node_child(const coll_stacks_t *s, uint32_t parent, uint64_t ip)
+{
+    if (!s->ntab_cap)
+        return 0;
+    for (uint32_t id = s->ntab[coll_node_home(parent, ip, s->ntab_cap - 1)]; id;
+         id = s->node[id - 1].next)
+        if (s->node[id - 1].parent == parent && s->node[id - 1].ip == ip)
+            return id;
+    return 0;
+}
+
+/* Add the path of frames f[0..n) (leaf first) to the tree. 0, or -ENOMEM
+ * (the tree then lacks the path, and that stack is written whole). */
+static int
+coll_node_add_path(coll_stacks_t *s, const uint64_t *f, uint32_t n)
+{
+    uint32_t node = 0;
+    for (uint32_t i = n; i-- > 0;) {
+        uint32_t c = coll_node_child(s, node, f[i]);
+        if (!c) {
+            if (s->nnode >= UINT32_MAX - 1)
+                return -ENOMEM;
+            if (s->nnode + 1 > s->ntab_cap) {
+                size_t nc = s->ntab_cap ? s->ntab_cap * 2 : 4096;
+                uint32_t *t = calloc(nc, sizeof *t);
+                if (!t)
+                    return -ENOMEM;
+                for (size_t k = 0; k < s->nnode; k++) {
+                    size_t b = coll_node_home(s->node[k].parent, s->node[k].ip, nc - 1);
+                    s->node[k].next = t[b];
+                    t[b] = (uint32_t)(k + 1);
+                }
+                free(s->ntab);
+                s->ntab = t;
+                s->ntab_cap = nc;
+            }
+            if (s->nnode == s->node_cap) {
+                size_t nc = s->node_cap ? s->node_cap * 2 : 4096;
+                coll_node_t *nn = realloc(s->node, nc * sizeof *nn);
+                if (!nn)
+                    return -ENOMEM;
+                s->node = nn;
+                s->node_cap = nc;
+            }
+            size_t b = coll_node_home(node, f[i], s->ntab_cap - 1);
+            s->node[s->nnode] = (coll_node_t){.ip = f[i], .parent = node, .next = s->ntab[b]};
+            c = (uint32_t)++s->nnode;
+            s->ntab[b] = c;
+        }
+        node = c;
+    }
+    return 0;
+}
 
 static uint64_t
 coll_stk_hash(const uint64_t *f, uint32_t n)
@@ -267,6 +345,7 @@ coll_stk_intern(coll_stacks_t *s, const uint64_t *f, uint32_t n)
         s->pool_cap = nc;
     }
     memcpy(s->pool + s->pool_n, f, n * sizeof *f);
+    (void)coll_node_add_path(s, f, n); // on failure the stack is written whole
     coll_stk_t *e = &s->ent[s->n];
     e->off = s->pool_n;
     e->hash = h;
@@ -632,6 +711,9 @@ struct coll_proc_s {
     size_t stamp_n;
     uint32_t *sstamp;  /* the same for SITE ids */
     size_t sstamp_n;
+    uint32_t *nstamp;  /* the same for call-tree nodes some written stack passes */
+    uint32_t *nrep;    /* nrep[node]: such a stack, when nstamp[node] is current */
+    size_t nstamp_n;
     uint32_t *kf_count; /* keyframe scratch: live blocks per site id */
     size_t kf_count_n;
 
@@ -772,7 +854,33 @@ proc_stamp_new(coll_proc_t *p, uint32_t **stamp, size_t *n, uint32_t id)
     return true;
 }
 
-/* STACK id once per segment, before its first use. */
+/* Room for a stamp per call-tree node. */
+static bool
+proc_nstamp_fit(coll_proc_t *p, size_t nnode)
+{
+    if (nnode < p->nstamp_n)
+        return true;
+    size_t nn = p->nstamp_n ? p->nstamp_n : 4096;
+    while (nn <= nnode)
+        nn *= 2;
+    uint32_t *ns = realloc(p->nstamp, nn * sizeof *ns);
+    if (!ns)
+        return false;
+    p->nstamp = ns;
+    uint32_t *nr = realloc(p->nrep, nn * sizeof *nr);
+    if (!nr)
+        return false; // nstamp grew alone: harmless, nstamp_n is unchanged
+    p->nrep = nr;
+    memset(ns + p->nstamp_n, 0, (nn - p->nstamp_n) * sizeof *ns);
+    p->nstamp_n = nn;
+    return true;
+}
+
+/* STACK id once per segment, before its first use: as STACK_REF to the
+ * stack of this segment that shares the most callers with it (the deepest
+ * call-tree node on its path that a stack written in this segment passed
+ * through), else whole. Python's stacks share 20-40 interpreter frames:
+ * most cost one to three frames this way. */
 static void
 proc_emit_stack(coll_proc_t *p, uint32_t id)
 {
@@ -780,7 +888,33 @@ proc_emit_stack(coll_proc_t *p, uint32_t id)
     if (!id || id > s->n || !proc_stamp_new(p, &p->stamp, &p->stamp_n, id))
         return;
     const coll_stk_t *e = &s->ent[id - 1];
-    COLL_PUT(p, ht_tf_put_stack(&p->enc, id, s->pool + e->off, e->n));
+    const uint64_t *f = s->pool + e->off;
+    uint32_t base = 0, keep = 0;
+    if (proc_nstamp_fit(p, s->nnode)) {
+        // Nodes a written stack passed form a path from the root: walk it
+        // while stamped, stamp the rest of this stack's path.
+        uint32_t node = 0;
+        bool shared = true;
+        for (uint32_t i = e->n; i-- > 0;) {
+            node = coll_node_child(s, node, f[i]);
+            if (!node) { // the tree lacks this path (no memory): whole
+                base = keep = 0;
+                break;
+            }
+            if (shared && p->nstamp[node] == p->serial) {
+                base = p->nrep[node];
+                keep = e->n - i;
+            } else {
+                shared = false;
+                p->nstamp[node] = p->serial;
+                p->nrep[node] = id;
+            }
+        }
+    }
+    if (base)
+        COLL_PUT(p, ht_tf_put_stack_ref(&p->enc, id, base, keep, f, e->n - keep));
+    else
+        COLL_PUT(p, ht_tf_put_stack(&p->enc, id, f, e->n));
 }
 
 /* SITE id (and its STACK) once per segment, before its first use. */
@@ -816,6 +950,7 @@ proc_seg_begin(coll_proc_t *p, uint64_t snapshot, uint64_t reason)
     if (++p->serial == 0) {
         memset(p->stamp, 0, p->stamp_n * sizeof *p->stamp);
         memset(p->sstamp, 0, p->sstamp_n * sizeof *p->sstamp);
+        memset(p->nstamp, 0, p->nstamp_n * sizeof *p->nstamp);
         p->serial = 1;
     }
     p->thr_set = false;
@@ -1266,6 +1401,10 @@ proc_finish(coll_proc_t *p, bool alive)
     free(p->sstamp);
     p->sstamp = NULL;
     p->sstamp_n = 0;
+    free(p->nstamp);
+    free(p->nrep);
+    p->nstamp = p->nrep = NULL;
+    p->nstamp_n = 0;
     free(p->kf_count);
     p->kf_count = NULL;
     p->kf_count_n = 0;
@@ -2114,6 +2253,8 @@ ht_coll_destroy(ht_coll_t *c)
         free(p->buf);
         free(p->stamp);
         free(p->sstamp);
+        free(p->nstamp);
+        free(p->nrep);
         free(p->kf_count);
         free(p->pev);
         free(p->pev_tmp);
@@ -2136,6 +2277,8 @@ ht_coll_destroy(ht_coll_t *c)
     free(c->stk.pool);
     free(c->stk.ent);
     free(c->stk.tab);
+    free(c->stk.node);
+    free(c->stk.ntab);
     coll_sites_free(&c->sites);
     free(c->output);
     free(c->prefix);

@@ -34,6 +34,9 @@ for line in sys.stdin:
         continue
     if t == "stack":
         stacks[r["id"]] = r["frames"]
+    elif t == "stack_ref":  # its own frames, then the root side of stack "base"
+        b = stacks.get(r["base"], [])
+        stacks[r["id"]] = r["frames"] + (b[len(b) - r["keep"]:] if r["keep"] else [])
     if r.get("keyframe"):
         if t == "keyframe":
             cur = {}

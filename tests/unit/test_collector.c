@@ -153,6 +153,14 @@ check_trace(const char *path, summary_t *sm)
                 ck_assert_uint_ge(x.nframes, 1);
                 defined[x.id] = 1;
                 break;
+            case HT_TF_STACK_REF:
+                // Shares callers with a stack this segment defined before.
+                ck_assert_uint_lt(x.id, sizeof defined);
+                ck_assert_uint_lt(x.base, sizeof defined);
+                ck_assert(defined[x.base]);
+                ck_assert_uint_ge(x.nframes + x.keep, 1);
+                defined[x.id] = 1;
+                break;
             case HT_TF_SITE: {
                 site_t *st = &sites[sidx(x.id)];
                 ck_assert(x.stack == 0 || defined[x.stack]);

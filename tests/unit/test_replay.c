@@ -66,6 +66,7 @@ teardown(void)
 static const ht_rp_site_t *
 site_of(uint64_t stack)
 {
+    ht_rp_sync(rp); // site figures are sums made on demand
     const ht_rp_site_t *found = NULL;
     for (uint32_t i = 0; i < rp->nsites; i++)
         if (rp->sites[i].stack == stack) {
@@ -79,6 +80,7 @@ site_of(uint64_t stack)
 static uint64_t
 peak_b(const ht_rp_site_t *s)
 {
+    ht_rp_sync(rp);
     uint64_t o, b;
     ht_rp_cell_peak(rp, &s->c, &o, &b);
     return b;
@@ -136,6 +138,7 @@ START_TEST(test_sampled_weights_free_exactly)
     v3_free(&v, T(2010000), 0x2000);
     v3_free(&v, T(2020000), 0x1000);
     ck_assert_int_eq(seg_run(1, false, -1, NULL), 0);
+    s = site_of(1);
     ck_assert_uint_eq(s->c.live_b, 0);
     ck_assert_uint_eq(s->c.live_o, 0);
     ck_assert_uint_eq(rp->total_b, 0);
@@ -260,6 +263,36 @@ START_TEST(test_bad_sites_unknown_free_unknown_stack)
     ck_assert_uint_eq(n, 2);
     ck_assert_uint_eq(f[0], fr1[0]);
     ck_assert_uint_eq(rp->total_b, 25);
+}
+END_TEST
+
+START_TEST(test_stack_ref_shares_callers)
+{
+    seg_begin(T(1000000), 0, 0); // stacks 1 = fr1, 2 = fr2 (2 frames each)
+    const uint64_t leaf[] = {0x405050, 0x406060};
+    // 3 = two frames of its own, then the last frame of stack 1.
+    ck_assert_int_eq(ht_tf_put_stack_ref(&e, 3, 1, 1, leaf, 2), 0);
+    // 4 = stack 3's root side entire (a caller of a stack we hold).
+    ck_assert_int_eq(ht_tf_put_stack_ref(&e, 4, 3, 2, leaf, 0), 0);
+    // Damaged: base never defined, and keep longer than the base.
+    ck_assert_int_eq(ht_tf_put_stack_ref(&e, 5, 99, 1, leaf, 1), 0);
+    ck_assert_int_eq(ht_tf_put_stack_ref(&e, 6, 1, 3, leaf, 1), 0);
+    kf_end();
+    ck_assert_int_eq(seg_run(0, true, -1, NULL), 0);
+    uint32_t proc = ht_rp_proc(rp, 100);
+    const uint64_t *f;
+    uint32_t n;
+    ck_assert(ht_rp_stack_frames(rp, proc, 3, &f, &n));
+    ck_assert_uint_eq(n, 3);
+    ck_assert_uint_eq(f[0], leaf[0]);
+    ck_assert_uint_eq(f[1], leaf[1]);
+    ck_assert_uint_eq(f[2], fr1[1]);
+    ck_assert(ht_rp_stack_frames(rp, proc, 4, &f, &n));
+    ck_assert_uint_eq(n, 2);
+    ck_assert_uint_eq(f[0], leaf[1]);
+    ck_assert_uint_eq(f[1], fr1[1]);
+    ck_assert(!ht_rp_stack_frames(rp, proc, 5, &f, &n));
+    ck_assert(!ht_rp_stack_frames(rp, proc, 6, &f, &n));
 }
 END_TEST
 
@@ -512,6 +545,7 @@ suite_replay(void)
     TCase *tc = tcase_create("replay");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_exact_counts);
+    tcase_add_test(tc, test_stack_ref_shares_callers);
     tcase_add_test(tc, test_sampled_weights_free_exactly);
     tcase_add_test(tc, test_realloc_chain);
     tcase_add_test(tc, test_temporary_definition);

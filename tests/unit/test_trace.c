@@ -49,6 +49,7 @@ START_TEST(test_round_trip_every_kind)
     ck_assert_int_eq(ht_tf_put_alloc(&e, 1000020, 0x55551000, 100, 8, 3 * HT_TF_WEIGHT_ONE / 2), 0);
     ck_assert_int_eq(ht_tf_put_free(&e, 1000030, 0x55550000), 0);
     ck_assert_int_eq(ht_tf_put_stack(&e, 9, frames, 300), 0);
+    ck_assert_int_eq(ht_tf_put_stack_ref(&e, 10, 9, 298, frames + 100, 2), 0);
     ck_assert_int_eq(ht_tf_put_module(&e, 1000040, 3, 0x7f00000000, "/lib/libc.so.6", 14, bid, 20,
                                       segs, 2), 0);
     ck_assert_int_eq(ht_tf_put_unmodule(&e, 1000050, 3), 0);
@@ -104,6 +105,13 @@ START_TEST(test_round_trip_every_kind)
             ck_assert_uint_eq(r.id, 9);
             ck_assert_uint_eq(r.nframes, 300);
             ck_assert_mem_eq(r.frames, frames, sizeof frames);
+            break;
+        case HT_TF_STACK_REF:
+            ck_assert_uint_eq(r.id, 10);
+            ck_assert_uint_eq(r.base, 9);
+            ck_assert_uint_eq(r.keep, 298);
+            ck_assert_uint_eq(r.nframes, 2);
+            ck_assert_mem_eq(r.frames, frames + 100, 2 * sizeof *frames);
             break;
         case HT_TF_MODULE:
             ck_assert_uint_eq(r.ts, 1000040);

@@ -58,6 +58,7 @@ an_spec_parse(const char *spec, char **path, int64_t *snap)
 #pragma weak ht_sym_resolve
 #pragma weak ht_sym_module_ok
 #pragma weak ht_sym_module_warning
+#pragma weak ht_sym_prefetch
 
 typedef struct an_loc_key_s {
     uint64_t ip;
@@ -365,9 +366,21 @@ an_build(an_ctx_t *c, const ht_file_info_t *info, const ht_rd_stats_t *st, int64
 
 /* The replay of SPEC, for callers that need more than the profile (the
  * snapshot list). Returns 0 or -errno with a message in err. */
+/* The replay met a module: have the symbolizer start on it, so that the
+ * DWARF workers build their indexes while the replay runs. */
+static void
+an_prefetch_module(void *ctx, const ht_rp_module_t *m)
+{
+    ht_sym_t *sym = ctx;
+    int h = ht_sym_module(sym, m->path, m->build_id, m->build_id_len);
+    if (h >= 0)
+        ht_sym_prefetch(sym, h);
+}
+
+/* sym: the symbolizer that will resolve this replay's addresses, or NULL. */
 static int
-an_replay(const char *path, int64_t snap, const ht_an_opts_t *o, ht_rd_t **rdo, ht_rp_t **rpo,
-          char *err, size_t errlen)
+an_replay(const char *path, int64_t snap, const ht_an_opts_t *o, ht_sym_t *sym, ht_rd_t **rdo,
+          ht_rp_t **rpo, char *err, size_t errlen)
 {
     ht_rd_t *rd = NULL;
     char e[256] = "";
@@ -388,7 +401,12 @@ an_replay(const char *path, int64_t snap, const ht_an_opts_t *o, ht_rd_t **rdo, 
         snprintf(err, errlen, "%s: out of memory", path);
         return -ENOMEM;
     }
+    if (sym && ht_sym_module && ht_sym_prefetch) {
+        rp->on_module = an_prefetch_module;
+        rp->on_module_ctx = sym;
+    }
     rc = ht_rd_replay(rd, rp, snap, o->progress, e, sizeof e);
+    rp->on_module = NULL;
     if (rc < 0) {
         snprintf(err, errlen, "%s: %s", path, e[0] ? e : strerror(-rc));
         ht_rp_destroy(rp);
@@ -417,17 +435,18 @@ ht_an_profile_load(const char *spec, const ht_an_opts_t *o, ht_profile_t **out, 
     }
     ht_rd_t *rd = NULL;
     ht_rp_t *rp = NULL;
-    int rc = an_replay(path, snap, o, &rd, &rp, err, errlen);
+    ht_sym_t *sym = o->symbolize && ht_sym_create ? ht_sym_create(o->debug_dir) : NULL;
+    int rc = an_replay(path, snap, o, sym, &rd, &rp, err, errlen);
     if (rc < 0) {
+        if (sym)
+            ht_sym_destroy(sym);
         free(path);
         return rc;
     }
-    an_ctx_t c = {.o = o, .rp = rp};
+    an_ctx_t c = {.o = o, .rp = rp, .sym = sym};
     c.b = ht_pb_create();
     c.mod_sym = malloc((rp->nmods + 1) * sizeof *c.mod_sym);
     c.mod_map = calloc(rp->nmods + 1, sizeof *c.mod_map);
-    if (o->symbolize && ht_sym_create)
-        c.sym = ht_sym_create(o->debug_dir);
     rc = -ENOMEM;
     if (c.b && c.mod_sym && c.mod_map && (!o->symbolize || !ht_sym_create || c.sym)) {
         for (uint32_t i = 0; i < rp->nmods; i++)
@@ -460,7 +479,7 @@ ht_an_snapshots(const char *path, ht_an_snap_t **out, size_t *n, double *start_s
     o.symbolize = 0;
     ht_rd_t *rd = NULL;
     ht_rp_t *rp = NULL;
-    int rc = an_replay(path, -1, &o, &rd, &rp, err, errlen);
+    int rc = an_replay(path, -1, &o, NULL, &rd, &rp, err, errlen);
     if (rc < 0)
         return rc;
     const ht_file_info_t *info = ht_rd_info(rd);

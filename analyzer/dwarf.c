@@ -1156,6 +1156,8 @@ struct ht_dwarf_s {
     char *path;
     pid_t pid; /* worker, -1 when none runs */
     int sock;
+    int ok_pending;  /* the worker's "opened" byte is not read yet */
+    int index_sent;  /* ht_dwarf_prefetch sent 'I': its reply is not read yet */
     int failures;
     int dead; /* no more DWARF from this file */
     int indexed;
@@ -1178,10 +1180,13 @@ dw_worker_stop(ht_dwarf_t *d)
     while (waitpid(d->pid, NULL, 0) < 0 && errno == EINTR)
         ;
     d->pid = -1;
+    d->ok_pending = d->index_sent = 0;
 }
 
+/* Fork the worker; its first byte (did libdwarf open the file) is read by
+ * dw_worker_confirm. */
 static int
-dw_worker_start(ht_dwarf_t *d)
+dw_worker_spawn(ht_dwarf_t *d)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
@@ -1200,12 +1205,30 @@ dw_worker_start(ht_dwarf_t *d)
     close(sv[1]);
     d->pid = pid;
     d->sock = sv[0];
+    d->ok_pending = 1;
+    d->index_sent = 0;
+    return 0;
+}
+
+static int
+dw_worker_confirm(ht_dwarf_t *d)
+{
+    if (!d->ok_pending)
+        return 0;
+    d->ok_pending = 0;
     unsigned char ok = 0;
     if (dw_read_all(d->sock, &ok, 1, DW_TIMEOUT_MS) || !ok) {
         dw_worker_stop(d);
         return -ENODATA;
     }
     return 0;
+}
+
+static int
+dw_worker_start(ht_dwarf_t *d)
+{
+    int rc = dw_worker_spawn(d);
+    return rc < 0 ? rc : dw_worker_confirm(d);
 }
 
 /* One request; the reply in *out (malloc) and *len. On failure the worker
@@ -1224,12 +1247,19 @@ dw_request(ht_dwarf_t *d, unsigned char op, uint64_t arg, unsigned char **out, u
             return rc;
         }
     }
+    if (dw_worker_confirm(d) < 0) {
+        d->dead = 1;
+        return -ENODATA;
+    }
     unsigned char req[9];
     req[0] = op;
     memcpy(req + 1, &arg, sizeof arg);
     uint64_t n = 0;
     unsigned char *p = NULL;
-    if (dw_write_all(d->sock, req, sizeof req) == 0 &&
+    // The index request may be on its way already (ht_dwarf_prefetch).
+    int sent = op == 'I' && d->index_sent;
+    d->index_sent = 0;
+    if ((sent || dw_write_all(d->sock, req, sizeof req) == 0) &&
         dw_read_all(d->sock, &n, sizeof n, DW_TIMEOUT_MS) == 0 && n <= DW_REPLY_MAX &&
         (p = malloc(n ? (size_t)n : 1)) && dw_read_all(d->sock, p, (size_t)n, DW_TIMEOUT_MS) == 0) {
         *out = p;
@@ -1304,6 +1334,18 @@ dw_fetch_index(ht_dwarf_t *d)
         }
     }
     free(p);
+}
+
+void
+ht_dwarf_prefetch(ht_dwarf_t *d)
+{
+    if (!d || d->dead || d->indexed || d->index_sent)
+        return;
+    if (d->pid <= 0 && dw_worker_spawn(d) < 0)
+        return; // the first lookup tries again, and says why
+    unsigned char req[9] = {'I'};
+    if (dw_write_all(d->sock, req, sizeof req) == 0)
+        d->index_sent = 1;
 }
 
 static void

@@ -47,6 +47,12 @@ typedef struct ht_dwarf_frame_s {
  */
 int ht_dwarf_open(const char *path, ht_dwarf_t **out);
 
+/* Start the worker and have it build the CU index now, without waiting:
+ * a caller with other work (the replay) overlaps the slow part of the
+ * first lookup (libdwarf inflating compressed sections and reading every
+ * CU header) with it. The first lookup then only reads the reply. */
+void ht_dwarf_prefetch(ht_dwarf_t *d);
+
 /* Free everything and close the file. NULL is a no-op. */
 void ht_dwarf_close(ht_dwarf_t *d);
 

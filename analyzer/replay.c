@@ -818,6 +818,8 @@ rp_module_load(ht_rp_t *rp, uint32_t proc, const ht_tf_rec_t *r)
         rp->epoch++;
     nm.epoch_from = rp->epoch;
     rp->mods[rp->nmods++] = nm;
+    if (rp->on_module)
+        rp->on_module(rp->on_module_ctx, &rp->mods[rp->nmods - 1]);
     return 0;
 }
 

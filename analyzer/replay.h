@@ -123,6 +123,10 @@ typedef struct ht_rp_counts_s {
 
 typedef struct ht_rp_s {
     int per_thread;
+    /* Called with each module image the replay meets, as it meets it (a
+     * symbolizer can start reading it while the replay goes on). */
+    void (*on_module)(void *ctx, const struct ht_rp_module_s *m);
+    void *on_module_ctx;
 
     ht_rp_site_t *sites;
     uint32_t nsites, cap_sites;

@@ -222,6 +222,7 @@ struct ht_sym_s {
     size_t npool, pool_cap;
     ht_sym_stats_t stats;
     uint64_t tick;
+    size_t prefetched; /* modules whose DWARF worker ht_sym_prefetch started */
 };
 
 ht_sym_t *
@@ -450,6 +451,16 @@ sym_mod_get(ht_sym_t *s, int h)
     if (!m->loaded)
         sym_mod_load(s, m);
     return m;
+}
+
+void
+ht_sym_prefetch(ht_sym_t *s, int h)
+{
+    sym_mod_t *m = sym_mod_get(s, h);
+    if (!m || !m->dw || s->prefetched >= SYM_MAX_WORKERS)
+        return;
+    s->prefetched++;
+    ht_dwarf_prefetch(m->dw);
 }
 
 int

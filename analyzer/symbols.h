@@ -63,6 +63,11 @@ void ht_sym_destroy(ht_sym_t *s);
  */
 int ht_sym_module(ht_sym_t *s, const char *path, const uint8_t *build_id, size_t build_id_len);
 
+/* Start reading module h now (its ELF here, its DWARF index in its worker
+ * process, without waiting), so that a caller with other work overlaps
+ * the first resolve's cost with it. At most a few modules are prefetched. */
+void ht_sym_prefetch(ht_sym_t *s, int h);
+
 /*
  * Resolve an ELF virtual address in module h: vaddr = runtime address -
  * load bias, which is right for executables, PIE and shared objects alike.

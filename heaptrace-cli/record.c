@@ -50,6 +50,8 @@ rec_usage(FILE *f)
             "  --quiet                    no summary line on stderr (default: off)\n"
             "  --max-size BYTES           bound each trace file; the oldest segments are\n"
             "                             overwritten (default: 0, unbounded)\n"
+            "  --flush-interval SECS      write what was recorded to the file at least\n"
+            "                             this often (default: 10)\n"
             "  --snapshot-interval SECS   take a snapshot every SECS seconds (default: off)\n"
             "  --snapshot-every BYTES     take a snapshot every BYTES of allocation\n"
             "                             (default: off)\n"
@@ -239,7 +241,7 @@ rec_now(void)
 }
 
 enum {
-    OPT_ALL = 256, OPT_RATE, OPT_DEPTH, OPT_LOSSY, OPT_QUIET, OPT_MAXSIZE, OPT_SNAP_INT,
+    OPT_ALL = 256, OPT_RATE, OPT_DEPTH, OPT_LOSSY, OPT_QUIET, OPT_MAXSIZE, OPT_FLUSH, OPT_SNAP_INT,
     OPT_SNAP_EVERY, OPT_SNAP_PREFIX,
 };
 
@@ -260,6 +262,7 @@ cmd_record(int argc, char **argv)
         {"lossy", no_argument, NULL, OPT_LOSSY},
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"max-size", required_argument, NULL, OPT_MAXSIZE},
+        {"flush-interval", required_argument, NULL, OPT_FLUSH},
         {"snapshot-interval", required_argument, NULL, OPT_SNAP_INT},
         {"snapshot-every", required_argument, NULL, OPT_SNAP_EVERY},
         {"snapshot-prefix", required_argument, NULL, OPT_SNAP_PREFIX},
@@ -269,7 +272,7 @@ cmd_record(int argc, char **argv)
     const char *output = NULL, *prefix = NULL;
     bool all = false, lossy = false, quiet = false, rate_set = false;
     uint64_t rate = REC_DEFAULT_RATE, depth = REC_DEFAULT_DEPTH, max_size = 0, every = 0;
-    double interval = 0;
+    double interval = 0, flush = 0;
     int ch;
     optind = 1;
     opterr = 0;
@@ -306,6 +309,12 @@ cmd_record(int argc, char **argv)
                 return rec_bad("--max-size", optarg);
             if (max_size && max_size < (1u << 20))
                 return rec_bad("--max-size (at least 1M)", optarg);
+            break;
+        case OPT_FLUSH:
+            errno = 0;
+            flush = strtod(optarg, &end);
+            if (errno || *end || end == optarg || !(flush >= 0.01) || flush > 1e7)
+                return rec_bad("--flush-interval (seconds >= 0.01)", optarg);
             break;
         case OPT_SNAP_INT:
             errno = 0;
@@ -499,6 +508,8 @@ cmd_record(int argc, char **argv)
     o.output = output;
     o.max_size = max_size;
     o.snapshot_interval_ns = (uint64_t)(interval * 1e9);
+    if (flush > 0)
+        o.seg_age_ns = (uint64_t)(flush * 1e9);
     o.snapshot_every = every;
     o.snapshot_prefix = prefix;
     o.quiet = quiet;

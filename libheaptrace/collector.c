@@ -2657,6 +2657,7 @@ ht_coll_thread_start(ht_ring_t *ring, const char *output_path)
     o.output = output_path;
     o.max_size = coll_env_size("HEAPTRACE_MAX_SIZE");
     o.snapshot_interval_ns = coll_env_size("HEAPTRACE_SNAPSHOT_INTERVAL") * NS;
+    o.seg_age_ns = coll_env_size("HEAPTRACE_FLUSH_INTERVAL") * NS; // 0: the default
     o.snapshot_every = coll_env_size("HEAPTRACE_SNAPSHOT_EVERY");
     o.snapshot_prefix = getenv("HEAPTRACE_SNAPSHOT_PREFIX");
     ht_coll_t *c;

@@ -5,7 +5,8 @@
 mkdir small
 mount -t tmpfs -o size=64k tmpfs small 2>/dev/null || skip "cannot mount a small tmpfs here (needs root)"
 trap 'umount small' EXIT
-"$HT" record --all -o small/t.htr "$E2E/prog_h_longrun" 2 >out 2>err
+# Segments every 0.2 s: several fit before the 64 KiB fill up.
+"$HT" record --all --flush-interval 0.2 -o small/t.htr "$E2E/prog_h_longrun" 2 >out 2>err
 rc=$?
 expect_eq "exit status" "$rc" 0
 grep -q "longrun done" out || fail "program did not finish: $(cat out)"

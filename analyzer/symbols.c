@@ -4,6 +4,7 @@
  * is in elf.c, DWARF in dwarf.c. See symbols.h for the contract.
  */
 #include "analyzer/symbols.h"
+#include "analyzer/symcache.h"
 
 #include "analyzer/dwarf.h"
 #include "analyzer/elf.h"
@@ -209,6 +210,7 @@ typedef struct sym_mod_s {
     const ht_elf_t *syms; /* whichever of the two has the better table */
     ht_dwarf_t *dw;
     uint64_t dw_used; /* s->tick of the last DWARF lookup */
+    ht_symcache_t *sc; /* answers of earlier runs (symcache.h), NULL if none */
 } sym_mod_t;
 
 struct ht_sym_s {
@@ -250,6 +252,7 @@ ht_sym_destroy(ht_sym_t *s)
         ht_elf_close(m->main_elf);
         ht_elf_close(m->dbg_elf);
         ht_dwarf_close(m->dw);
+        ht_symcache_close(m->sc);
     }
     free(s->mods);
     sym_strs_free(&s->strs);
@@ -435,6 +438,8 @@ sym_mod_load(ht_sym_t *s, sym_mod_t *m)
                                                                        : NULL;
     if (dw_path && ht_dwarf_open(dw_path, &m->dw) < 0)
         m->dw = NULL;
+    if (m->dw && m->build_id_len)
+        m->sc = ht_symcache_open(m->build_id, m->build_id_len, dw_path);
     free(dbg_path);
     m->ok = ht_elf_syms_count(m->syms) > 0 || m->dw;
     if (!m->ok)
@@ -457,7 +462,7 @@ void
 ht_sym_prefetch(ht_sym_t *s, int h)
 {
     sym_mod_t *m = sym_mod_get(s, h);
-    if (!m || !m->dw || s->prefetched >= SYM_MAX_WORKERS)
+    if (!m || !m->dw || s->prefetched >= SYM_MAX_WORKERS || ht_symcache_nonempty(m->sc))
         return;
     s->prefetched++;
     ht_dwarf_prefetch(m->dw);
@@ -561,6 +566,8 @@ sym_workers_bound(ht_sym_t *s)
         ht_dwarf_suspend(lru->dw);
 }
 
+static int sym_compute_dwarf(ht_sym_t *s, sym_mod_t *m, uint64_t vaddr, ht_sym_line_t *lines);
+
 static int
 sym_compute(ht_sym_t *s, sym_mod_t *m, uint64_t vaddr, ht_sym_line_t *lines)
 {
@@ -568,6 +575,30 @@ sym_compute(ht_sym_t *s, sym_mod_t *m, uint64_t vaddr, ht_sym_line_t *lines)
         lines[0] = (ht_sym_line_t){sym_fallback(s, m, vaddr), NULL, 0};
         return 1;
     }
+    const ht_symcache_line_t *cl;
+    int cn = ht_symcache_get(m->sc, vaddr, &cl);
+    if (cn > 0) {
+        s->stats.disk_hits++;
+        for (int i = 0; i < cn && i < HT_SYM_MAX_LINES; i++)
+            lines[i] = (ht_sym_line_t){cl[i].function, cl[i].file, cl[i].line};
+        return cn < HT_SYM_MAX_LINES ? cn : HT_SYM_MAX_LINES;
+    }
+    int n = sym_compute_dwarf(s, m, vaddr, lines);
+    // Kept for the next run only when the worker never failed on this
+    // file: a crashed CU's degraded answer must not outlive the crash.
+    if (m->sc && ht_dwarf_failures(m->dw) == 0 && n <= 255) {
+        ht_symcache_line_t kl[HT_SYM_MAX_LINES];
+        for (int i = 0; i < n; i++)
+            kl[i] = (ht_symcache_line_t){lines[i].function, lines[i].file, lines[i].line};
+        ht_symcache_put(m->sc, vaddr, kl, n);
+    }
+    return n;
+}
+
+/* sym_compute without the disk cache. */
+static int
+sym_compute_dwarf(ht_sym_t *s, sym_mod_t *m, uint64_t vaddr, ht_sym_line_t *lines)
+{
     const char *symname = m->syms ? ht_elf_sym_lookup(m->syms, vaddr, NULL) : NULL;
     ht_dwarf_frame_t fr[HT_SYM_MAX_LINES];
     int n = 0;

@@ -103,6 +103,7 @@ const char *ht_sym_module_warning(ht_sym_t *s, int h);
 typedef struct ht_sym_stats_s {
     uint64_t resolves;   /* ht_sym_resolve calls */
     uint64_t cache_hits; /* answered from the (module, vaddr) cache */
+    uint64_t disk_hits;  /* answered from an earlier run's (symcache.h) */
     uint64_t cus_parsed; /* DWARF compile units whose lines/DIEs were read */
 } ht_sym_stats_t;
 

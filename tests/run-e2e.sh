@@ -14,7 +14,8 @@ for t in "$TOP"/tests/e2e/t_*.sh; do
     [ -n "$PATTERN" ] && [[ "$name" != *$PATTERN* ]] && continue
     work=$(mktemp -d /tmp/ht-e2e.XXXXXX)
     start=$(date +%s.%N)
-    (cd "$work" && WORK="$work" timeout -k 5 ${E2E_TIMEOUT:-300} bash "$t") >"$work/log" 2>&1
+    # Each test has its own symbol cache (analyzer/symcache.h): hermetic.
+    (cd "$work" && WORK="$work" HEAPTRACE_CACHE_DIR="$work/.symcache" timeout -k 5 ${E2E_TIMEOUT:-300} bash "$t") >"$work/log" 2>&1
     rc=$?
     secs=$(echo "$(date +%s.%N) - $start" | bc)
     case $rc in

@@ -77,6 +77,13 @@ typedef struct an_ctx_s {
     uint32_t cache_cap, cache_n;
     uint32_t loc_unknown, loc_empty; // + 1, 0 not yet
     uint64_t unknown_stacks;
+    // Which module holds an address, direct-mapped: stacks repeat their
+    // callers' frames, and the lookup scans every module (python3 loads
+    // dozens).
+    struct {
+        uint64_t ip;
+        uint32_t proc, epoch, mi, used;
+    } modc[4096];
 } an_ctx_t;
 
 static uint64_t
@@ -158,7 +165,20 @@ an_location(an_ctx_t *c, uint32_t proc, uint32_t epoch, uint64_t ip, uint32_t *o
     // call instruction, so it names the call site; the location keeps the
     // return address itself, as pprof expects.
     uint64_t look = ip ? ip - 1 : 0;
-    uint32_t mi = ht_rp_module_at(c->rp, proc, epoch, look);
+    uint32_t slot = (uint32_t)an_hash(ip ^ ((uint64_t)proc << 40) ^ ((uint64_t)epoch << 20)) &
+                    (sizeof c->modc / sizeof c->modc[0] - 1);
+    uint32_t mi;
+    if (c->modc[slot].used && c->modc[slot].ip == ip && c->modc[slot].proc == proc &&
+        c->modc[slot].epoch == epoch) {
+        mi = c->modc[slot].mi;
+    } else {
+        mi = ht_rp_module_at(c->rp, proc, epoch, look);
+        c->modc[slot].ip = ip;
+        c->modc[slot].proc = proc;
+        c->modc[slot].epoch = epoch;
+        c->modc[slot].mi = mi;
+        c->modc[slot].used = 1;
+    }
     if ((uint64_t)(c->cache_n + 1) * 10 > (uint64_t)c->cache_cap * 7) {
         uint32_t ncap = c->cache_cap ? c->cache_cap * 2 : 4096;
         an_loc_key_t *nc = calloc(ncap, sizeof *nc);

@@ -85,31 +85,6 @@ ht_rd_close(ht_rd_t *rd)
 
 /* ---- one segment ---- */
 
-/* The hot kinds decoded in place (the generic decoder clears a whole
- * record each time). Returns 1 with *kind and *v (the site, the tid, or
- * the TICK's time), 0 when p is not one of them, or -EBADMSG. */
-static inline int
-rd_fast_event(ht_tf_dec_t *d, uint8_t *kind, uint64_t *v)
-{
-    uint8_t k = *d->p;
-    if (k != HT_TF_EV_ALLOC && k != HT_TF_EV_FREE && k != HT_TF_EV_FREE_TMP &&
-        k != HT_TF_EV_THREAD && k != HT_TF_TICK)
-        return 0;
-    const uint8_t *p = d->p + 1;
-    if (p < d->end && *p < 0x80) { // one-byte varint: most of them
-        *v = *p++;
-    } else if (ht_tf_varint_read(&p, d->end, v) < 0) {
-        return -EBADMSG;
-    }
-    if (k == HT_TF_TICK) {
-        d->last_ts += *v * d->tick; // wraps harmlessly on hostile input, as in trace_dec.c
-        *v = d->last_ts;
-    }
-    *kind = k;
-    d->p = p;
-    return 1;
-}
-
 static int
 rd_segment_impl(ht_rp_t *rp, const uint8_t *raw, size_t len, uint64_t seq, uint64_t seg_pid,
                 bool reseed, int64_t stop_snapshot, bool *stopped, size_t *bad_off,
@@ -131,24 +106,21 @@ rd_segment_impl(ht_rp_t *rp, const uint8_t *raw, size_t len, uint64_t seq, uint6
     uint32_t cur_proc = seg_proc;
     uint64_t cur_tid = 0;
     for (;;) {
-        const uint8_t *recp = d.p;
         if (d.p < d.end && !in_kf) {
-            uint8_t kind;
-            uint64_t v;
-            dec = rd_fast_event(&d, &kind, &v);
-            if (dec == 1) {
-                (*nrecords)++;
-                if (kind == HT_TF_EV_THREAD)
-                    cur_tid = v;
-                else if (kind == HT_TF_TICK)
-                    ht_rp_tick(rp, v);
-                else
-                    ht_rp_site_event(rp, cur_proc, kind, v, d.last_ts);
-                continue;
-            }
-            if (dec < 0)
+            // The hot records, decoded and applied in place (the generic
+            // decoder clears a whole record each time).
+            long n = ht_rp_event_run(rp, cur_proc, &d.p, d.end, d.tick, &d.last_ts, &cur_tid);
+            if (n < 0) {
+                dec = -EBADMSG;
                 break;
+            }
+            *nrecords += (uint64_t)n;
+            if (d.p >= d.end) {
+                dec = 0;
+                break;
+            }
         }
+        const uint8_t *recp = d.p;
         if ((dec = ht_tf_dec_next(&d, &r)) != 1)
             break;
         (*nrecords)++;

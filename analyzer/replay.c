@@ -1060,6 +1060,69 @@ ht_rp_site_event(ht_rp_t *rp, uint32_t proc, uint8_t kind, uint64_t site, uint64
     rp_fsite_free1(rp, f, kind == HT_TF_EV_FREE_TMP);
 }
 
+long
+ht_rp_event_run(ht_rp_t *rp, uint32_t proc, const uint8_t **pp, const uint8_t *end,
+                uint64_t tick, uint64_t *ts, uint64_t *tid)
+{
+    rp_impl_t *im = IMPL(rp);
+    uint64_t pid = proc < rp->nprocs ? rp->procs[proc].pid : 0;
+    const rp_fsmap_t *m = proc < rp->nprocs ? rp_fsmap(im, pid, false) : NULL;
+    const uint32_t *ix = m ? m->ix : NULL;
+    uint64_t cap = m ? m->cap : 0;
+    const uint8_t *p = *pp;
+    long n = 0;
+    while (p < end) {
+        uint8_t k = *p;
+        if (k != HT_TF_EV_ALLOC && k != HT_TF_EV_FREE && k != HT_TF_EV_FREE_TMP &&
+            k != HT_TF_TICK && k != HT_TF_EV_THREAD)
+            break;
+        const uint8_t *q = p + 1;
+        uint64_t v;
+        if (q < end && q[0] < 0x80) { // one to three bytes: nearly all of them
+            v = *q++;
+        } else if (end - q >= 2 && q[1] < 0x80) {
+            v = (uint64_t)(q[0] & 0x7f) | (uint64_t)q[1] << 7;
+            q += 2;
+        } else if (end - q >= 3 && q[1] >= 0x80 && q[2] < 0x80) {
+            v = (uint64_t)(q[0] & 0x7f) | (uint64_t)(q[1] & 0x7f) << 7 | (uint64_t)q[2] << 14;
+            q += 3;
+        } else if (ht_tf_varint_read(&q, end, &v) < 0) {
+            *pp = p;
+            return -EBADMSG;
+        }
+        p = q;
+        n++;
+        if (k == HT_TF_TICK) {
+            *ts += v * tick; // wraps harmlessly on hostile input, as in trace_dec.c
+            ht_rp_tick(rp, *ts);
+            continue;
+        }
+        if (k == HT_TF_EV_THREAD) {
+            *tid = v;
+            continue;
+        }
+        rp->n.events++;
+        rp_fsite_t *f = v < cap && ix[v] ? &im->fsites[ix[v] - 1]
+                        : proc < rp->nprocs ? rp_fsite_find(rp, pid, v)
+                                            : NULL;
+        if (k == HT_TF_EV_ALLOC) {
+            rp->n.allocs++;
+            if (f)
+                rp_fsite_alloc1(rp, f, *ts);
+            else
+                rp->n.bad_sites++;
+            continue;
+        }
+        rp->n.frees++;
+        if (f && f->live)
+            rp_fsite_free1(rp, f, k == HT_TF_EV_FREE_TMP);
+        else
+            rp->n.unknown_frees++; // before the window, or damaged
+    }
+    *pp = p;
+    return n;
+}
+
 void
 ht_rp_tick(ht_rp_t *rp, uint64_t ts)
 {

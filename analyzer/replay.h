@@ -183,6 +183,13 @@ int ht_rp_event(ht_rp_t *rp, uint32_t proc, uint64_t tid, const ht_tf_rec_t *r);
  * time ts: ht_rp_event's hot path, called by the reader directly. The
  * window (first_ts, last_ts) moves with TICK and the other records. */
 void ht_rp_site_event(ht_rp_t *rp, uint32_t proc, uint8_t kind, uint64_t site, uint64_t ts);
+/* The same for a run of a segment's hot records, decoded in place: from
+ * *pp, every EV_ALLOC, EV_FREE, EV_FREE_TMP, TICK (ticks of `tick` ns,
+ * moving *ts) and EV_THREAD (setting *tid) up to the first other record
+ * or end. Advances *pp past them; returns how many, or -EBADMSG with *pp
+ * at the malformed one. */
+long ht_rp_event_run(ht_rp_t *rp, uint32_t proc, const uint8_t **pp, const uint8_t *end,
+                     uint64_t tick, uint64_t *ts, uint64_t *tid);
 /* A TICK: the stream's time moved to ts (the window grows with it). */
 void ht_rp_tick(ht_rp_t *rp, uint64_t ts);
 /* Make the figures of every site and thread cell current (they are sums

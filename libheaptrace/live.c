@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #define LIVE_EMPTY 0u
 #define LIVE_TOMB 1u /* no allocator returns address 1 */
@@ -213,6 +214,12 @@ live_level(unsigned l)
     live_slot_t *t = atomic_load_explicit(&live_lv[l].tab, memory_order_acquire);
     if (t)
         return t;
+    // Under a finite RLIMIT_AS our address space is the program's: a
+    // table mapped now could make one of its own allocations fail later.
+    // Losing events (counted) is ours to accept; that is not.
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur != RLIM_INFINITY)
+        return NULL;
     unsigned lg = 64 - live_lv[l].shift;
     live_slot_t *mine = live_map(lg);
     if (!mine)

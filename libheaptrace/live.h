@@ -14,8 +14,9 @@
  *    happens after its malloc returned (the program's own ordering).
  *    Slots never return to EMPTY, so probes are bounded (HT_LIVE_MAX_PROBE).
  *    An insert that finds no room goes on to overflow tables, mapped
- *    the first time one is needed (live.c); only when those are full too
- *    does it fail, and the caller must then not record that allocation
+ *    the first time one is needed (live.c) -- unless RLIMIT_AS is finite:
+ *    the program's address space is not ours to take. Only when there
+ *    is no room there either does it fail, and the caller must then not record that allocation
  *    (nor, consequently, its free).
  *
  * Home slots keep neighbouring addresses in neighbouring slots (see

@@ -7,6 +7,7 @@
 #include <check.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 START_TEST(test_live_basic)
 {
@@ -64,6 +65,32 @@ START_TEST(test_live_full)
     ck_assert(!ht_live_remove((void *)(base + (uintptr_t)(n + 1) * 16), NULL));
     ck_assert_int_eq(ht_live_insert((void *)(base + (uintptr_t)n * 16), 1), 0);
     ht_live_fini();
+}
+END_TEST
+
+/* Under a finite RLIMIT_AS (however large) no overflow table is mapped:
+ * the 17th insert into 16 slots is refused, as before they existed. */
+START_TEST(test_live_rlimit)
+{
+    struct rlimit old, lim;
+    ck_assert_int_eq(getrlimit(RLIMIT_AS, &old), 0);
+    lim = old;
+    lim.rlim_cur = (rlim_t)1 << 46;
+    if (old.rlim_max != RLIM_INFINITY && old.rlim_max < lim.rlim_cur)
+        lim.rlim_cur = old.rlim_max;
+    ck_assert_int_eq(setrlimit(RLIMIT_AS, &lim), 0);
+    ck_assert_int_eq(ht_live_init(4), 0);
+    uintptr_t base = 0x500000000000;
+    for (int i = 0; i < 16; i++)
+        ck_assert_int_eq(ht_live_insert((void *)(base + (uintptr_t)i * 16), (uint64_t)i), 0);
+    int refused = ht_live_insert((void *)(base + 16 * 16), 1) != 0;
+    ht_live_stats_t st;
+    ht_live_stats(&st);
+    setrlimit(RLIMIT_AS, &old);
+    ht_live_fini();
+    ck_assert(refused);
+    ck_assert_uint_eq(st.insert_failures, 1);
+    ck_assert_uint_eq(st.overflowed, 0);
 }
 END_TEST
 
@@ -216,6 +243,7 @@ suite_live(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_live_basic);
     tcase_add_test(tc, test_live_full);
+    tcase_add_test(tc, test_live_rlimit);
     tcase_add_test(tc, test_live_dense_heap);
     tcase_add_test(tc, test_live_beyond_table);
     tcase_add_test(tc, test_live_threads);

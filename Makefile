@@ -171,12 +171,21 @@ $(BUILD)/fuzz_reader: tests/fuzz/fuzz_reader.c $(FUZZ_SRC)
 	clang $(BASEFLAGS) -Wno-strict-prototypes -O1 -g -fsanitize=fuzzer,address,undefined \
 	    -o $@ $^ $(LIBS_HOST) -lstdc++
 
-# libFuzzer on the trace reader for FUZZ_SECONDS; new failing inputs land in
-# $(BUILD)/fuzz-artifacts (copy them to tests/fuzz/corpus/ to keep them).
-fuzz: deps $(BUILD)/fuzz_reader
-	@mkdir -p $(BUILD)/fuzz-corpus $(BUILD)/fuzz-artifacts
+$(BUILD)/fuzz_segment: tests/fuzz/fuzz_segment.c $(FUZZ_SRC)
+	@mkdir -p $(@D)
+	clang $(BASEFLAGS) -Wno-strict-prototypes -O1 -g -fsanitize=fuzzer,address,undefined \
+	    -o $@ $^ $(LIBS_HOST) -lstdc++
+
+# libFuzzer for FUZZ_SECONDS on the trace reader (whole files), then on one
+# decompressed segment (records and replay); new failing inputs land in
+# $(BUILD)/fuzz-artifacts (copy them to tests/fuzz/corpus/ to keep them:
+# whole files, or segment payloads named seg-*.input).
+fuzz: deps $(BUILD)/fuzz_reader $(BUILD)/fuzz_segment
+	@mkdir -p $(BUILD)/fuzz-corpus $(BUILD)/fuzz-seg-corpus $(BUILD)/fuzz-artifacts
 	$(BUILD)/fuzz_reader -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 \
 	    -artifact_prefix=$(BUILD)/fuzz-artifacts/ $(BUILD)/fuzz-corpus tests/fuzz/corpus
+	$(BUILD)/fuzz_segment -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 \
+	    -artifact_prefix=$(BUILD)/fuzz-artifacts/seg- $(BUILD)/fuzz-seg-corpus tests/fuzz/seg-corpus
 
 # The long versions of the robustness tests.
 stress: deps all

@@ -4,11 +4,14 @@
 #include "analyzer/analyze.h"
 #include "analyzer/diff.h"
 #include "analyzer/profile_build.h"
+#include "analyzer/reader.h"
+#include "analyzer/replay.h"
 #include "formats/trace.h"
 #include "tests/unit/v3enc.h"
 #include "formats/tracefile.h"
 
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <link.h>
 #include <stdio.h>
@@ -356,6 +359,44 @@ START_TEST(test_diff_matches_by_frames_not_addresses)
 }
 END_TEST
 
+/* Segment payloads that once failed fuzz_segment (tests/fuzz/seg-corpus,
+ * with its seeds): replayed as a first segment and after a gap, they must
+ * come back with 0 or -EBADMSG/-ENOMEM, never a crash (the sanitizer
+ * build, make asan, checks the memory errors). */
+START_TEST(test_segment_corpus)
+{
+    DIR *sdir = opendir("tests/fuzz/seg-corpus");
+    if (!sdir)
+        return; // not run from the source tree
+    int n = 0;
+    struct dirent *de;
+    static uint8_t data[1 << 20];
+    while ((de = readdir(sdir))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char fpath[512];
+        snprintf(fpath, sizeof fpath, "tests/fuzz/seg-corpus/%s", de->d_name);
+        FILE *f = fopen(fpath, "rb");
+        ck_assert_ptr_nonnull(f);
+        size_t len = fread(data, 1, sizeof data, f);
+        fclose(f);
+        ht_rp_t *rp = ht_rp_create(100, 1);
+        ck_assert_ptr_nonnull(rp);
+        bool stopped = false;
+        size_t bad = 0;
+        int rc = ht_rd_segment(rp, data, len, 0, 100, true, -1, &stopped, &bad, NULL);
+        ck_assert_msg(rc == 0 || rc == -EBADMSG || rc == -ENOMEM, "%s: %d", fpath, rc);
+        rc = ht_rd_segment(rp, data, len, 2, 100, true, 0, &stopped, &bad, NULL);
+        ck_assert_msg(rc == 0 || rc == -EBADMSG || rc == -ENOMEM, "%s: %d", fpath, rc);
+        ht_rp_finish(rp);
+        ht_rp_destroy(rp);
+        n++;
+    }
+    closedir(sdir);
+    ck_assert_int_gt(n, 0);
+}
+END_TEST
+
 Suite *
 suite_reader(void)
 {
@@ -367,6 +408,7 @@ suite_reader(void)
     tcase_add_test(tc, test_snapshot_spec);
     tcase_add_test(tc, test_gap_reseeds_from_keyframe);
     tcase_add_test(tc, test_bad_files);
+    tcase_add_test(tc, test_segment_corpus);
     tcase_add_test(tc, test_diff_self_and_growth);
     tcase_add_test(tc, test_diff_matches_by_frames_not_addresses);
     suite_add_tcase(s, tc);

@@ -135,7 +135,9 @@ typedef struct ht_tf_seg_s {
 } ht_tf_seg_t;
 
 /*
- * One decoded record. Only the fields of its kind are meaningful; "ts" is
+ * One decoded record. Only the fields of its kind are meaningful (for the
+ * ring's ALLOC, ALLOC_W and FREE the decoder sets only kind, pid, tid, ts,
+ * ptr, size, stack and weight; other fields keep what they held); "ts" is
  * always absolute (the decoder adds deltas), and a record without a time
  * of its own gets the stream's time. Strings and bytes point into
  * the decoder's input and are NOT NUL-terminated.

@@ -562,10 +562,8 @@ cmd_record(int argc, char **argv)
         // (a child inherits its parent's heap at the FORK), so those wait.
         if (no_children && ht_coll_npending(c) == 0 && ht_coll_nprocs(c) == 1)
             break;
-        if (n == 0) {
-            struct timespec ts = {0, 5 * 1000 * 1000};
-            nanosleep(&ts, NULL);
-        }
+        struct timespec ts = {0, (long)ht_coll_pause_ns(n)};
+        nanosleep(&ts, NULL);
     }
     ht_coll_stats_t cs;
     ht_coll_get_stats(c, &cs);

@@ -1073,8 +1073,7 @@ ht_rp_event_run(ht_rp_t *rp, uint32_t proc, const uint8_t **pp, const uint8_t *e
     long n = 0;
     while (p < end) {
         uint8_t k = *p;
-        if (k != HT_TF_EV_ALLOC && k != HT_TF_EV_FREE && k != HT_TF_EV_FREE_TMP &&
-            k != HT_TF_TICK && k != HT_TF_EV_THREAD)
+        if (k < HT_TF_PACKED_BASE && k != HT_TF_TICK && k != HT_TF_EV_THREAD)
             break;
         const uint8_t *q = p + 1;
         uint64_t v;
@@ -1101,11 +1100,13 @@ ht_rp_event_run(ht_rp_t *rp, uint32_t proc, const uint8_t **pp, const uint8_t *e
             *tid = v;
             continue;
         }
+        // A packed event (trace.h): the site's low 6 bits are in k.
+        uint64_t site = v << 6 | (k & 0x3fu);
         rp->n.events++;
-        rp_fsite_t *f = v < cap && ix[v] ? &im->fsites[ix[v] - 1]
-                        : proc < rp->nprocs ? rp_fsite_find(rp, pid, v)
-                                            : NULL;
-        if (k == HT_TF_EV_ALLOC) {
+        rp_fsite_t *f = site < cap && ix[site] ? &im->fsites[ix[site] - 1]
+                        : proc < rp->nprocs && !(v >> 58) ? rp_fsite_find(rp, pid, site)
+                                                          : NULL;
+        if (k < 0x80) {
             rp->n.allocs++;
             if (f)
                 rp_fsite_alloc1(rp, f, *ts);
@@ -1115,7 +1116,7 @@ ht_rp_event_run(ht_rp_t *rp, uint32_t proc, const uint8_t **pp, const uint8_t *e
         }
         rp->n.frees++;
         if (f && f->live)
-            rp_fsite_free1(rp, f, k == HT_TF_EV_FREE_TMP);
+            rp_fsite_free1(rp, f, k >= 0xc0);
         else
             rp->n.unknown_frees++; // before the window, or damaged
     }

@@ -37,7 +37,7 @@
 #include <stdint.h>
 
 /* Bumped on any incompatible change of records, file or segment header. */
-#define HT_TF_VERSION 4
+#define HT_TF_VERSION 5
 
 /* Segment streams count "d" fields in milliseconds (rings in ns). The
  * collector orders events exactly with the ns times of the ring before it
@@ -49,6 +49,15 @@
  * and moves it by whole ticks, so the error never accumulates
  * (docs/FORMAT.md, "d"). */
 #define HT_TF_SEG_TICK_NS 1000000u
+/* EV_ALLOC, EV_FREE and EV_FREE_TMP are written packed: one byte holding
+ * the kind and the site's low 6 bits, then a varint of site >> 6, so the
+ * ~8000 sites of a program that allocates random sizes take 2 bytes an
+ * event instead of 3 (random-looking bytes are what zstd cannot shrink).
+ * Byte values HT_TF_PACKED_BASE and up are these; the decoder returns them
+ * as the plain kinds. */
+#define HT_TF_PACKED_BASE 0x40u
+#define HT_TF_PACKED_KIND(b) ((b) < 0x80u ? HT_TF_EV_ALLOC : (b) < 0xc0u ? HT_TF_EV_FREE : HT_TF_EV_FREE_TMP)
+
 /* Largest site id a file may use: the collector numbers sites densely
  * from 1, and a larger id is corrupt (the analyzer indexes by it). */
 #define HT_TF_MAX_SITE (1ull << 31)

@@ -94,6 +94,18 @@ ht_tf_dec_next(ht_tf_dec_t *d, ht_tf_rec_t *out)
     dec_r_t r = {.p = d->p + 1, .end = d->end, .ts = d->last_ts,
                  .tick = d->tick ? d->tick : 1, .bad = 0};
     uint8_t k = d->p[0];
+    if (k >= HT_TF_PACKED_BASE) {
+        uint64_t hi = dec_u(&r);
+        if (r.bad || hi >> 58)
+            return -EBADMSG;
+        memset(out, 0, offsetof(ht_tf_rec_t, segs));
+        out->kind = (uint8_t)HT_TF_PACKED_KIND(k);
+        out->weight = HT_TF_WEIGHT_ONE;
+        out->ts = d->last_ts;
+        out->site = hi << 6 | (k & 0x3fu);
+        d->p = r.p;
+        return 1;
+    }
     if (k == HT_TF_ALLOC || k == HT_TF_ALLOC_W || k == HT_TF_FREE) {
         // The ring's records, one per malloc and free in --all mode: set
         // their fields only (clearing the whole record each time was a
@@ -259,11 +271,6 @@ ht_tf_dec_next(ht_tf_dec_t *d, ht_tf_rec_t *out)
         o->weight = dec_u(&r);
         o->tid = dec_u(&r);
         o->flags = dec_u(&r);
-        break;
-    case HT_TF_EV_ALLOC:
-    case HT_TF_EV_FREE:
-    case HT_TF_EV_FREE_TMP:
-        o->site = dec_u(&r);
         break;
     case HT_TF_TICK:
         o->ts = dec_d(&r);

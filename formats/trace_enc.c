@@ -411,22 +411,27 @@ ht_tf_put_site(ht_tf_enc_t *e, uint64_t id, uint64_t size, uint64_t stack, uint6
     return enc_finish(&w);
 }
 
+/* A packed event (trace.h, HT_TF_PACKED_BASE): base is 0x40 (alloc),
+ * 0x80 (free) or 0xc0 (temporary free). */
+static int
+enc_packed(ht_tf_enc_t *e, unsigned base, uint64_t site)
+{
+    enc_w_t w;
+    enc_begin(&w, e, (uint8_t)(base | (site & 0x3f)));
+    enc_u(&w, site >> 6);
+    return enc_finish(&w);
+}
+
 int
 ht_tf_put_ev_alloc(ht_tf_enc_t *e, uint64_t site)
 {
-    enc_w_t w;
-    enc_begin(&w, e, HT_TF_EV_ALLOC);
-    enc_u(&w, site);
-    return enc_finish(&w);
+    return enc_packed(e, 0x40, site);
 }
 
 int
 ht_tf_put_ev_free(ht_tf_enc_t *e, uint64_t site, int temporary)
 {
-    enc_w_t w;
-    enc_begin(&w, e, temporary ? HT_TF_EV_FREE_TMP : HT_TF_EV_FREE);
-    enc_u(&w, site);
-    return enc_finish(&w);
+    return enc_packed(e, temporary ? 0xc0 : 0x80, site);
 }
 
 int

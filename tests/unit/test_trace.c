@@ -260,11 +260,44 @@ START_TEST(test_dec_rejects_truncation_and_lies)
     unsigned k = 2 + ht_tf_varint_write(lie + 2, 1ull << 60);
     ht_tf_dec_init(&dec, lie, k + 2);
     ck_assert_int_eq(ht_tf_dec_next(&dec, &r), -EBADMSG);
-    // An unknown kind.
-    uint8_t unk[2] = {0x7e, 0};
+    // An unknown kind (the codes past the table, below the packed events).
+    uint8_t unk[2] = {0x3e, 0};
     ht_tf_dec_init(&dec, unk, 2);
     ck_assert_int_eq(ht_tf_dec_next(&dec, &r), -EBADMSG);
+    // The plain codes of the packed events are not written any more.
+    uint8_t plain[2] = {HT_TF_EV_ALLOC, 1};
+    ht_tf_dec_init(&dec, plain, 2);
+    ck_assert_int_eq(ht_tf_dec_next(&dec, &r), -EBADMSG);
 }
+
+/* EV_ALLOC / EV_FREE / EV_FREE_TMP are packed: kind and low site bits in
+ * one byte, the rest in a varint; they decode to the plain kinds. */
+START_TEST(test_packed_events)
+{
+    ht_tf_enc_t e;
+    ht_tf_enc_init_seg(&e, buf, sizeof buf);
+    const uint64_t sites[] = {1, 63, 64, 127, 8191, 8192, 1u << 20, HT_TF_MAX_SITE - 1};
+    for (size_t i = 0; i < sizeof sites / sizeof sites[0]; i++) {
+        ck_assert_int_eq(ht_tf_put_ev_alloc(&e, sites[i]), 0);
+        ck_assert_int_eq(ht_tf_put_ev_free(&e, sites[i], (int)(i & 1)), 0);
+    }
+    ht_tf_rec_t r;
+    ht_tf_dec_init_seg(&dec, buf, (size_t)(e.p - buf));
+    for (size_t i = 0; i < sizeof sites / sizeof sites[0]; i++) {
+        ck_assert_int_eq(ht_tf_dec_next(&dec, &r), 1);
+        ck_assert_int_eq(r.kind, HT_TF_EV_ALLOC);
+        ck_assert_uint_eq(r.site, sites[i]);
+        ck_assert_int_eq(ht_tf_dec_next(&dec, &r), 1);
+        ck_assert_int_eq(r.kind, (i & 1) ? HT_TF_EV_FREE_TMP : HT_TF_EV_FREE);
+        ck_assert_uint_eq(r.site, sites[i]);
+    }
+    ck_assert_int_eq(ht_tf_dec_next(&dec, &r), 0);
+    ht_tf_enc_init_seg(&e, buf, sizeof buf);
+    ck_assert_int_eq(ht_tf_put_ev_alloc(&e, 8191), 0);
+    ck_assert_int_eq(ht_tf_put_ev_free(&e, 100, 1), 0);
+    ck_assert_uint_eq((size_t)(e.p - buf), 4); // sites under 2^13: two bytes an event
+}
+END_TEST
 END_TEST
 
 START_TEST(test_dec_random_bytes_never_crash)
@@ -297,6 +330,7 @@ suite_trace(void)
     tcase_add_test(tc, test_segment_tick_quantizes_without_drift);
     tcase_add_test(tc, test_enc_full_leaves_buffer_untouched);
     tcase_add_test(tc, test_dec_rejects_truncation_and_lies);
+    tcase_add_test(tc, test_packed_events);
     tcase_add_test(tc, test_dec_random_bytes_never_crash);
     suite_add_tcase(s, tc);
     return s;

@@ -262,6 +262,14 @@ ht_live_insert(const void *ptr, uint64_t size)
     return 0;
 }
 
+void
+ht_live_prefetch(const void *ptr)
+{
+    live_slot_t *t0 = atomic_load_explicit(&live_lv[0].tab, memory_order_relaxed);
+    if (t0)
+        __builtin_prefetch(&t0[live_hash0((uintptr_t)ptr)], 1);
+}
+
 /* Find p from slot i on and make it a TOMBSTONE. */
 static bool
 live_take(live_slot_t *tab, uint64_t mask, uint64_t i, uintptr_t p, uint64_t *size)

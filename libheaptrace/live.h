@@ -68,6 +68,11 @@ ht_live_maybe(const void *p)
  * ht_live_stats). May mmap an overflow table, only when the table has no
  * room for p. [as-safe] [no-alloc] */
 int ht_live_insert(const void *p, uint64_t size);
+/* Start loading p's home slot into the cache, for an insert of p that
+ * comes after other work (the allocation slow path unwinds first): in a
+ * large live set that slot is a cache miss, which this overlaps with the
+ * unwinding instead of waiting for it. [as-safe] [no-alloc] */
+void ht_live_prefetch(const void *p);
 /* Remove p; true (and *size) if it was there. [as-safe] [no-alloc] */
 bool ht_live_remove(const void *p, uint64_t *size);
 

@@ -521,6 +521,7 @@ ht_rec_alloc_slow(void *p, size_t size, void *caller)
         errno = saved;
         return;
     }
+    ht_live_prefetch(p); // its slot is needed after the unwinding
     uint64_t weight = HT_TF_WEIGHT_ONE;
     if (rec_rate) {
         // A thread's first countdown was drawn just now: this allocation

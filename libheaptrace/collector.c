@@ -1845,7 +1845,9 @@ static void
 proc_free_block(coll_proc_t *p, const coll_live_t *l, uint64_t tid)
 {
     coll_thr_t *t = proc_thr(p, tid);
-    bool temp = t && t->has_last && t->last_ptr == l->ptr;
+    // Sampled: the allocations between two samples are not seen, so "no
+    // other allocation in between" cannot be known; the file says nothing.
+    bool temp = t && t->has_last && t->last_ptr == l->ptr && (p->flags & HT_TF_PROC_ALL);
     if (t)
         t->has_last = false;
     const coll_sites_t *s = &p->c->sites;

@@ -271,7 +271,8 @@ ht_symcache_open(const uint8_t *build_id, size_t build_id_len, const char *dw_pa
         if (p && read(fd, p, (size_t)cs.st_size) == cs.st_size && !sc_parse(c, p, (size_t)cs.st_size)) {
             // Not valid for this file: start over (close rewrites it).
             c->nent = c->nlines = 0;
-            memset(c->slot, 0, c->cap_slot * sizeof *c->slot);
+            if (c->slot)
+                memset(c->slot, 0, c->cap_slot * sizeof *c->slot);
         }
         free(p);
     }

@@ -152,18 +152,26 @@ def main():
 
         if any((w, "report") in runs or (w, "heaptrack_print") in runs for w in wls):
             out.append("## Analysis: `heaptrace report` on the --all trace vs `heaptrack_print`\n")
+            out.append("`report` is the second analysis of the program (the symbol cache of the "
+                       "first one, `~/.cache/heaptrace`, in place); `cold` is with "
+                       "`HEAPTRACE_CACHE_DIR=off`, every module's DWARF read afresh.\n")
             out.append(row(["workload", "heaptrace report", "heaptrack_print", "ratio",
+                            "heaptrace report (cold)", "ratio (cold)",
                             "report peak RSS", "heaptrack_print peak RSS",
                             "allocation calls counted (heaptrace / heaptrack)"]))
-            out.append(row(["---"] * 7))
+            out.append(row(["---"] * 9))
             for wl in wls:
                 r, p = runs.get((wl, "report")), runs.get((wl, "heaptrack_print"))
+                rc = runs.get((wl, "report_cold"))
                 rt = cell(wl, "report", lambda rs: "%.2f s" % med(rs, "wall"))
                 pt = cell(wl, "heaptrack_print", lambda rs: "%.2f s" % med(rs, "wall"))
-                ratio = "-"
+                ct = cell(wl, "report_cold", lambda rs: "%.2f s" % med(rs, "wall"))
+                ratio = cratio = "-"
                 if r and p and not failed(r) and not failed(p):
                     ratio = "%.2fx" % (med(r, "wall") / med(p, "wall"))
-                out.append(row([wl, rt, pt, ratio,
+                if rc and p and not failed(rc) and not failed(p):
+                    cratio = "%.2fx" % (med(rc, "wall") / med(p, "wall"))
+                out.append(row([wl, rt, pt, ratio, ct, cratio,
                                 cell(wl, "report", lambda rs: mb(med(rs, "maxrss_kb"))),
                                 cell(wl, "heaptrack_print", lambda rs: mb(med(rs, "maxrss_kb"))),
                                 "%s / %s" % ((r or [{}])[0].get("calls", "-"), (p or [{}])[0].get("calls", "-"))]))

@@ -2506,7 +2506,10 @@ ht_coll_pause_ns(long delivered)
     // that trickles in made the collector spend a fifth of the machine on
     // polls of a few records (sqlite3 --all). The ring holds seconds of
     // events at --all rates, so 1 ms of batching costs the program nothing.
-    return delivered > 0 ? 1000000u : 5000000u;
+    // A trickle (sampling: a record per 512 KiB, and totals) waits as long
+    // as an idle ring: a collector waking every millisecond took CPU time
+    // from programs whose threads want every core.
+    return delivered >= 256 ? 1000000u : 5000000u;
 }
 
 size_t

@@ -545,15 +545,27 @@ ht_rec_free_slow(void *p, void *caller)
 {
     ht_rec_tls_t *t = &ht_rec_tls;
     int saved = errno;
-    uint64_t size = 0;
-    // Leave the table first, whatever happens to the record: once the real
-    // free runs, the address may come back from malloc in another thread.
+    uint64_t size = 0, ts = 0;
+    int in = -1;
+    if (rec_rate == 0) {
+        // --all: the filter is sticky, so nearly every free that comes here
+        // is of a recorded block. Its slot is a cache miss in a large live
+        // set: start loading it, and enter (the clock read) meanwhile.
+        ht_live_prefetch(p);
+        in = rec_enter(t, &ts);
+    }
+    // Out of the table before the real free, whatever happens to the
+    // record: once the real free runs, the address may come back from
+    // malloc in another thread.
     if (!ht_live_remove(p, &size)) {
+        if (in == 0)
+            rec_leave();
         errno = saved;
         return;
     }
-    uint64_t ts;
-    if (rec_enter(t, &ts) < 0) {
+    if (rec_rate != 0)
+        in = rec_enter(t, &ts);
+    if (in < 0) {
         // A recorded pointer freed where we cannot record (a signal handler
         // interrupting the shim, or after exit): the FREE is lost.
         if (atomic_load_explicit(&ht_rec_state, memory_order_relaxed) == HT_REC_ON && rec_ring)

@@ -406,21 +406,17 @@ coll_live_grow(coll_liveset_t *ls)
     return 0;
 }
 
-/* Insert or replace (an address reused before its free was seen). */
-static int
-coll_live_put(coll_liveset_t *ls, const coll_live_t *v)
+/* The entry of ptr, or the empty slot where it goes (ptr 0 there): one
+ * probe for "is it live already, else add it". NULL without memory. */
+static coll_live_t *
+coll_live_slot(coll_liveset_t *ls, uint64_t ptr)
 {
-    if (!v->ptr)
-        return 0;
     if ((ls->n + 1) * 10 > ls->cap * 7 && coll_live_grow(ls) < 0)
-        return -ENOMEM;
-    size_t mask = ls->cap - 1, j = coll_live_home(v->ptr, mask);
-    while (ls->e[j].ptr && ls->e[j].ptr != v->ptr)
+        return NULL;
+    size_t mask = ls->cap - 1, j = coll_live_home(ptr, mask);
+    while (ls->e[j].ptr && ls->e[j].ptr != ptr)
         j = (j + 1) & mask;
-    if (!ls->e[j].ptr)
-        ls->n++;
-    ls->e[j] = *v;
-    return 0;
+    return &ls->e[j];
 }
 
 static coll_live_t *
@@ -1877,15 +1873,19 @@ proc_apply_alloc(coll_proc_t *p, const coll_pev_t *v)
     proc_emit_site(p, site);
     proc_thread(p, v->tid);
     proc_tick(p, v->ts);
-    coll_live_t *old = coll_live_get(&p->live, v->ptr);
-    if (old) {
+    coll_live_t *e = v->ptr ? coll_live_slot(&p->live, v->ptr) : NULL;
+    if (e && e->ptr) {
         p->dup_allocs++;
-        proc_free_block(p, old, v->tid);
-        coll_live_del(&p->live, v->ptr);
+        proc_free_block(p, e, v->tid);
     }
     COLL_PUT(p, ht_tf_put_ev_alloc(&p->enc, site));
-    coll_live_t l = {.ptr = v->ptr, .site = site};
-    coll_live_put(&p->live, &l);
+    if (e) {
+        if (!e->ptr)
+            p->live.n++;
+        *e = (coll_live_t){.ptr = v->ptr, .site = site};
+    } else if (v->ptr) {
+        p->dropped++; // no memory to remember it: its free cannot be matched
+    }
     coll_thr_t *t = proc_thr(p, v->tid);
     if (t) {
         t->last_ptr = v->ptr;

@@ -162,15 +162,15 @@ def main():
             out.append(row(["---"] * 9))
             for wl in wls:
                 r, p = runs.get((wl, "report")), runs.get((wl, "heaptrack_print"))
-                rc = runs.get((wl, "report_cold"))
+                cold = runs.get((wl, "report_cold"))
                 rt = cell(wl, "report", lambda rs: "%.2f s" % med(rs, "wall"))
                 pt = cell(wl, "heaptrack_print", lambda rs: "%.2f s" % med(rs, "wall"))
                 ct = cell(wl, "report_cold", lambda rs: "%.2f s" % med(rs, "wall"))
                 ratio = cratio = "-"
                 if r and p and not failed(r) and not failed(p):
                     ratio = "%.2fx" % (med(r, "wall") / med(p, "wall"))
-                if rc and p and not failed(rc) and not failed(p):
-                    cratio = "%.2fx" % (med(rc, "wall") / med(p, "wall"))
+                if cold and p and not failed(cold) and not failed(p):
+                    cratio = "%.2fx" % (med(cold, "wall") / med(p, "wall"))
                 out.append(row([wl, rt, pt, ratio, ct, cratio,
                                 cell(wl, "report", lambda rs: mb(med(rs, "maxrss_kb"))),
                                 cell(wl, "heaptrack_print", lambda rs: mb(med(rs, "maxrss_kb"))),

@@ -176,7 +176,7 @@ clock_anchor(void)
             // (4000 ppm, eight times CLOCK_MONOTONIC's slewing).
             base = f;
             __int128 err = (__int128)target - (__int128)f;
-            __int128 corr = (err << 32) / (__int128)(period ? period : 1);
+            __int128 corr = err * ((__int128)1 << 32) / (__int128)(period ? period : 1); // no << of a negative
             __int128 lim = (__int128)(m >> 8);
             if (corr < -lim)
                 corr = -lim;

@@ -206,6 +206,8 @@ START_TEST(test_ring_lossy_drops)
         ck_assert_uint_eq(atomic_load(&r->bufs[i].state), HT_RING_BUF_FREE);
     ck_assert_int_eq(ht_ring_writer_reserve(r, &w, HT_TF_MAX_FIXED_REC, now_ns()), 0);
     ht_ring_consumer_fini(&c);
+    for (int i = 1; i <= NPROD; i++)
+        free(s->seen[i]);
     free(s);
     ring_free(r);
 }

@@ -347,7 +347,7 @@ dump_rec(size_t seg, const ht_tf_rec_t *r, bool kf, bool in_batch, uint64_t bpid
     if (in_batch && !kf && r->kind != HT_TF_BATCH) {
         if (!has_pid)
             dump_u("pid", bpid);
-        if (!has_tid)
+        if (!has_tid && btid) // events of format 5 name no thread: their site does
             dump_u("tid", btid);
     }
     if (r->kind == HT_TF_ALLOC_W && !dump_json)

@@ -687,8 +687,7 @@ struct coll_proc_s {
     ht_tf_enc_t enc;
     size_t kf_len;
     uint64_t kf_ts;
-    bool seg_open, thr_set;
-    uint64_t cur_tid; /* thread of the last EV_THREAD in this segment, if thr_set */
+    bool seg_open;
 
     size_t cur_thr; /* index in thr of the last thread looked up */
     uint32_t mod_gen; /* moves at each MODULE and UNMODULE: see coll_site_intern */
@@ -810,18 +809,6 @@ proc_ts(coll_proc_t *p, uint64_t ts)
         p->t0 = ts;
     if (ts > p->t1)
         p->t1 = ts;
-}
-
-/* The next EV_ALLOC / EV_FREE belong to thread `tid`: an EV_THREAD only
- * when the thread changes (a single-threaded stream has one a segment). */
-static void
-proc_thread(coll_proc_t *p, uint64_t tid)
-{
-    if (p->thr_set && p->cur_tid == tid)
-        return;
-    COLL_PUT(p, ht_tf_put_ev_thread(&p->enc, tid));
-    p->thr_set = true;
-    p->cur_tid = tid;
 }
 
 /* The stream's time now, for the collector's own records. */
@@ -955,7 +942,6 @@ proc_seg_begin(coll_proc_t *p, uint64_t snapshot, uint64_t reason)
         memset(p->nstamp, 0, p->nstamp_n * sizeof *p->nstamp);
         p->serial = 1;
     }
-    p->thr_set = false;
     p->t0 = p->t1 = ts;
     p->kf_ts = ts;
     p->seg_born = coll_now();
@@ -1871,7 +1857,6 @@ proc_apply_alloc(coll_proc_t *p, const coll_pev_t *v)
         return;
     }
     proc_emit_site(p, site);
-    proc_thread(p, v->tid);
     proc_tick(p, v->ts);
     coll_live_t *e = v->ptr ? coll_live_slot(&p->live, v->ptr) : NULL;
     if (e && e->ptr) {
@@ -1915,7 +1900,6 @@ proc_apply(coll_proc_t *p, const coll_pev_t *v)
             p->unknown_frees++;
             return;
         }
-        proc_thread(p, v->tid);
         proc_tick(p, v->ts);
         proc_free_block(p, l, v->tid);
         coll_live_del(&p->live, v->ptr);

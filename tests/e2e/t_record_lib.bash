@@ -57,7 +57,7 @@ for line in sys.stdin:
     if t == "ev_alloc":
         k = str(r["size"])
         o["allocs"][k] = o["allocs"].get(k, 0) + 1
-        tids.setdefault(k, set()).add(r["tid"])
+        tids.setdefault(k, set()).add(r["alloc_tid"])
         if frames:
             o["alloc_frames"].setdefault(k, []).append(stacks.get(r["stack"], []))
     elif t in ("ev_free", "ev_free_tmp") and "size" in r:

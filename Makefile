@@ -16,7 +16,7 @@ SHIMFLAGS := -fPIC -fvisibility=hidden -ftls-model=initial-exec -fno-omit-frame-
 PKGS_SHIM := libunwind libzstd zlib
 PKGS_HOST := libzstd zlib libelf
 LIBS_SHIM  = $(shell pkg-config --libs $(PKGS_SHIM) 2>/dev/null) -ldl -lpthread -lm
-LIBS_HOST  = $(shell pkg-config --libs $(PKGS_HOST) 2>/dev/null) -ldwarf -lstdc++ -lm -lpthread
+LIBS_HOST  = $(shell pkg-config --libs $(PKGS_HOST) 2>/dev/null) -ldwarf -lm -lpthread -ldl
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
 # The record format, the ring and the collector are shared by the shim and

@@ -9,6 +9,7 @@
 #include "analyzer/dwarf.h"
 #include "analyzer/elf.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -18,7 +19,26 @@
 
 /* From libstdc++ (the Itanium C++ ABI); declared here so this file stays
  * C. Returns a malloc()ed string or NULL. */
-extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
+/* The C++ runtime's demangler, loaded on the first mangled name: linking
+ * libstdc++ cost every heaptrace command 1.2 ms of start-up (its static
+ * initializers), `record` of a short program included, for a function
+ * only symbolization of C++ programs needs. NULL when it is not there:
+ * names then stay mangled. */
+typedef char *(*sym_demangle_fn)(const char *mangled, char *buf, size_t *len, int *status);
+
+static sym_demangle_fn
+sym_demangler(void)
+{
+    static int tried;
+    static sym_demangle_fn fn;
+    if (!tried) {
+        tried = 1;
+        void *h = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_LOCAL);
+        if (h)
+            *(void **)&fn = dlsym(h, "__cxa_demangle");
+    }
+    return fn;
+}
 
 /* Longest name handed to the demangler: hostile symbol names can make it
  * work hard, and nothing real comes close. */
@@ -513,7 +533,8 @@ sym_demangle(ht_sym_t *s, const char *raw)
     const char *out = NULL;
     if (raw[0] == '_' && raw[1] == 'Z' && strnlen(raw, SYM_MAX_DEMANGLE) < SYM_MAX_DEMANGLE) {
         int status = 0;
-        char *dm = __cxa_demangle(raw, NULL, NULL, &status);
+        sym_demangle_fn demangle = sym_demangler();
+        char *dm = demangle ? demangle(raw, NULL, NULL, &status) : NULL;
         if (dm && status == 0)
             out = sym_intern(&s->strs, dm);
         free(dm);

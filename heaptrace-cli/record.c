@@ -565,6 +565,9 @@ cmd_record(int argc, char **argv)
         struct timespec ts = {0, (long)ht_coll_pause_ns(n)};
         nanosleep(&ts, NULL);
     }
+    // Finished first: with segments written every 10 s, the bytes of a
+    // short run are all in the last ones.
+    ht_coll_finish(c);
     ht_coll_stats_t cs;
     ht_coll_get_stats(c, &cs);
     const char *mp = ht_coll_main_path(c);

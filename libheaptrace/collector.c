@@ -2218,10 +2218,8 @@ ht_coll_create(ht_coll_t **out, const ht_coll_opts_t *o)
 }
 
 void
-ht_coll_destroy(ht_coll_t *c)
+ht_coll_finish(ht_coll_t *c)
 {
-    if (!c)
-        return;
     for (coll_proc_t *p = c->procs; p; p = p->next) {
         if (p->state == PROC_DONE)
             continue;
@@ -2229,6 +2227,14 @@ ht_coll_destroy(ht_coll_t *c)
             src_drain(c, p->src);
         proc_finish(p, c->self_mode);
     }
+}
+
+void
+ht_coll_destroy(ht_coll_t *c)
+{
+    if (!c)
+        return;
+    ht_coll_finish(c);
     while (c->srcs)
         src_release(c, c->srcs);
     // main_path points into a proc: keep procs until the end.

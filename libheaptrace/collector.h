@@ -61,6 +61,9 @@ void ht_coll_opts_default(ht_coll_opts_t *o);
 int ht_coll_create(ht_coll_t **out, const ht_coll_opts_t *o);
 /* Finish every process still open (EXIT how unknown unless noted) and
  * free everything. Safe on NULL. */
+/* Drain every ring and finish every trace still open (their figures are
+ * then final in ht_coll_get_stats). ht_coll_destroy does it too. */
+void ht_coll_finish(ht_coll_t *c);
 void ht_coll_destroy(ht_coll_t *c);
 
 /* The pid whose trace is opts.output (record's child). Before this is set

@@ -33,4 +33,8 @@ check "$(rstat term.htr)" "j['exit'] == [0, 42]" "term: EXIT"
 # Summary line when not quiet: path, events, size.
 "$HT" record --all -o verbose.htr "$P" exit 0 2>v.err
 grep -q "^heaptrace: wrote verbose.htr ([0-9]* events, " v.err || fail "summary line: $(cat v.err)"
+# ... and the size is the file's, last segments included (it once said
+# 4096 bytes: the header, counted before the trace was finished).
+said=$(sed -n 's/^heaptrace: wrote verbose.htr ([0-9]* events, \([0-9]*\) bytes).*/\1/p' v.err)
+[ -z "$said" ] || expect_eq "summary size" "$said" "$(stat -c %s verbose.htr)"
 echo ok

@@ -1036,28 +1036,24 @@ rp_capture_leaks(ht_rp_t *rp)
         im->fsites[i].leaks = im->fsites[i].live;
 }
 
-void
-ht_rp_site_event(ht_rp_t *rp, uint32_t proc, uint8_t kind, uint64_t site, uint64_t ts)
+/* One EV_ALLOC, EV_FREE or EV_FREE_TMP of file site f (NULL: a site the
+ * file never defined) at ts; the caller counted it in n.events. */
+static inline void
+rp_site_event(ht_rp_t *rp, rp_fsite_t *f, uint8_t kind, uint64_t ts)
 {
-    rp->n.events++;
-    rp_fsite_t *f = proc < rp->nprocs ? rp_fsite_find(rp, rp->procs[proc].pid, site) : NULL;
     if (kind == HT_TF_EV_ALLOC) {
         rp->n.allocs++;
-        if (!f) {
+        if (f)
+            rp_fsite_alloc1(rp, f, ts);
+        else
             rp->n.bad_sites++;
-            return;
-        }
-        rp_fsite_alloc1(rp, f, ts);
         return;
     }
     rp->n.frees++;
-    if (!f || !f->live) {
-        // Before the window (a wrapped ring restates only what was live),
-        // or damaged.
-        rp->n.unknown_frees++;
-        return;
-    }
-    rp_fsite_free1(rp, f, kind == HT_TF_EV_FREE_TMP);
+    if (f && f->live)
+        rp_fsite_free1(rp, f, kind == HT_TF_EV_FREE_TMP);
+    else
+        rp->n.unknown_frees++; // before the window (a wrapped ring restates only the live), or damaged
 }
 
 long
@@ -1102,23 +1098,11 @@ ht_rp_event_run(ht_rp_t *rp, uint32_t proc, const uint8_t **pp, const uint8_t *e
         }
         // A packed event (trace.h): the site's low 6 bits are in k.
         uint64_t site = v << 6 | (k & 0x3fu);
-        rp->n.events++;
         rp_fsite_t *f = site < cap && ix[site] ? &im->fsites[ix[site] - 1]
                         : proc < rp->nprocs && !(v >> 58) ? rp_fsite_find(rp, pid, site)
                                                           : NULL;
-        if (k < 0x80) {
-            rp->n.allocs++;
-            if (f)
-                rp_fsite_alloc1(rp, f, *ts);
-            else
-                rp->n.bad_sites++;
-            continue;
-        }
-        rp->n.frees++;
-        if (f && f->live)
-            rp_fsite_free1(rp, f, k >= 0xc0);
-        else
-            rp->n.unknown_frees++; // before the window, or damaged
+        rp->n.events++;
+        rp_site_event(rp, f, (uint8_t)HT_TF_PACKED_KIND(k), *ts);
     }
     *pp = p;
     return n;
@@ -1147,8 +1131,7 @@ ht_rp_event(ht_rp_t *rp, uint32_t proc, uint64_t tid, const ht_tf_rec_t *r)
     case HT_TF_EV_ALLOC:
     case HT_TF_EV_FREE:
     case HT_TF_EV_FREE_TMP:
-        rp->n.events--; // counted again there
-        ht_rp_site_event(rp, proc, r->kind, r->site, r->ts);
+        rp_site_event(rp, rp_fsite_find(rp, rp->procs[proc].pid, r->site), r->kind, r->ts);
         return 0;
     case HT_TF_SITE:
         return rp_fsite_define(rp, proc, r);

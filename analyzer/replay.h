@@ -179,11 +179,7 @@ int ht_rp_keyframe_end(ht_rp_t *rp, const ht_tf_rec_t *r);
 /* One timestamped event of thread tid of image proc, in time order.
  * Returns 0 or -ENOMEM. */
 int ht_rp_event(ht_rp_t *rp, uint32_t proc, uint64_t tid, const ht_tf_rec_t *r);
-/* EV_ALLOC, EV_FREE or EV_FREE_TMP of `site` in image proc at the stream's
- * time ts: ht_rp_event's hot path, called by the reader directly. The
- * window (first_ts, last_ts) moves with TICK and the other records. */
-void ht_rp_site_event(ht_rp_t *rp, uint32_t proc, uint8_t kind, uint64_t site, uint64_t ts);
-/* The same for a run of a segment's hot records, decoded in place: from
+/* A run of a segment's hot records, decoded and applied in place: from
  * *pp, every EV_ALLOC, EV_FREE, EV_FREE_TMP, TICK (ticks of `tick` ns,
  * moving *ts) and EV_THREAD (setting *tid) up to the first other record
  * or end. Advances *pp past them; returns how many, or -EBADMSG with *pp

@@ -1610,6 +1610,13 @@ proc_image_from_rec(coll_proc_t *p, const ht_tf_rec_t *r)
  * waits, and A's FREE is applied no later than it.
  */
 
+/* Ring bytes of one thread read per scan (ring.h): what a scan reads
+ * waits in the pending array until it is applied, so without a bound a
+ * program that outruns the collector had the collector hold its whole
+ * ring backlog (32 MiB of ring, 56 bytes a pending record: churn_mt --all
+ * 4.2M records, 240 MB). */
+#define COLL_THREAD_BUDGET (256u << 10)
+
 typedef struct coll_pev_s {
     uint64_t ts, ptr, size, weight, tid;
     uint32_t stack;    /* collector stack id (mapped when consumed) */
@@ -2071,6 +2078,9 @@ src_consume(ht_coll_t *c, ht_coll_src_t *s)
         if ((k = ht_ring_consume(&s->cons, src_rec_cb, s)) <= 0 && i > 0)
             break;
         n += k > 0 ? k : 0;
+        // A thread the budget cut may still hold older records.
+        if (s->cons.floor < horizon)
+            horizon = s->cons.floor;
         if (s->proc && s->proc->state == PROC_ACTIVE)
             proc_process(s->proc, horizon);
         if (k <= 0)
@@ -2173,6 +2183,7 @@ src_new_ring(const ht_ring_t *ring)
     }
     // The consumer must point at our copy of the ring struct.
     s->cons.ring = &s->ring;
+    s->cons.thread_budget = COLL_THREAD_BUDGET;
     const ht_ring_hdr_t *h = ring->hdr;
     s->info.pid = h->pid ? h->pid : getpid();
     s->info.ppid = h->ppid;

@@ -480,6 +480,7 @@ ht_ring_consume(ht_ring_consumer_t *c, ht_ring_rec_cb cb, void *ctx)
     long delivered = 0;
 
     atomic_fetch_add_explicit(&h->heartbeat, 1, memory_order_release);
+    c->floor = UINT64_MAX;
 
     // Phase 1: states. Phase 2: committed lengths. Reading every state
     // before any length guarantees that when a thread's later buffer is
@@ -544,14 +545,37 @@ ht_ring_consume(ht_ring_consumer_t *c, ht_ring_rec_cb cb, void *ctx)
         sc->pend[j] = p;
     }
 
+    // A thread cut by the budget: its records past the cut (the rest of
+    // this buffer, its later buffers) have timestamps >= the last one
+    // delivered, which bounds the floor. Buffers are in (tid, batch) order,
+    // so one thread's buffers are next to each other.
+    uint32_t run_tid = 0, cut_tid = 0;
+    uint64_t run_bytes = 0;
+    int run_open = 0, cut = 0;
     for (uint32_t k = 0; k < keep; k++) {
         ring_pend_t *p = &sc->pend[k];
+        if (cut && p->tid == cut_tid)
+            continue;
+        if (!run_open || p->tid != run_tid) {
+            run_open = 1;
+            run_tid = p->tid;
+            run_bytes = 0;
+        }
         ht_ring_cursor_t *cur = &c->cur[p->idx];
         const uint8_t *base = r->data + (size_t)p->idx * r->buf_size;
         ht_tf_dec_init(&sc->dec, base + cur->consumed, p->committed - cur->consumed);
         sc->dec.last_ts = cur->last_ts;
         int stop = 0;
         for (;;) {
+            if (c->thread_budget && run_bytes >= c->thread_budget &&
+                sc->dec.p < sc->dec.end) {
+                cut = 1;
+                cut_tid = p->tid;
+                if (sc->dec.last_ts < c->floor)
+                    c->floor = sc->dec.last_ts;
+                break;
+            }
+            const uint8_t *at = sc->dec.p;
             ht_tf_rec_t rec;
             int rc = ht_tf_dec_next(&sc->dec, &rec);
             if (rc == 0)
@@ -570,6 +594,7 @@ ht_ring_consume(ht_ring_consumer_t *c, ht_ring_rec_cb cb, void *ctx)
                 rec.tid = cur->tid;
             cur->consumed = (uint32_t)(sc->dec.p - base);
             cur->last_ts = sc->dec.last_ts;
+            run_bytes += (uint64_t)(sc->dec.p - at);
             delivered++;
             if (cb(ctx, &rec)) {
                 stop = 1;
@@ -580,8 +605,19 @@ ht_ring_consume(ht_ring_consumer_t *c, ht_ring_rec_cb cb, void *ctx)
         cur->last_ts = sc->dec.last_ts;
         if (p->full && cur->consumed >= p->committed)
             ring_buf_recycle(r, cur, p->idx);
-        if (stop)
+        if (stop) {
+            // What is left unread: this buffer from its last record on,
+            // and every buffer after it.
+            if (cur->consumed < p->committed && cur->last_ts < c->floor)
+                c->floor = cur->last_ts;
+            for (uint32_t q = k + 1; q < keep; q++) {
+                const ring_pend_t *o = &sc->pend[q];
+                uint64_t lo = c->cur[o->idx].consumed ? c->cur[o->idx].last_ts : o->batch_ts;
+                if (lo < c->floor)
+                    c->floor = lo;
+            }
             break;
+        }
     }
     return delivered;
 }

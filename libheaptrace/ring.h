@@ -182,6 +182,17 @@ typedef struct ht_ring_consumer_s {
     ht_ring_t *ring;
     ht_ring_cursor_t *cur; /* nbufs entries, calloc'd by ht_ring_consumer_init */
     uint64_t bad_records;  /* malformed data found in a buffer (then skipped) */
+    /* Set by the caller: at most this many bytes of one thread's records
+     * per poll (0: no limit). A poll that reads a long backlog whole makes
+     * its reader hold all of it at once; with a budget every thread makes
+     * progress in every poll and the rest waits in the ring. */
+    uint32_t thread_budget;
+    /* Set by each poll: no committed record that this poll left unread
+     * (a thread cut by the budget, or the rest after the callback asked to
+     * stop) has a timestamp below it; UINT64_MAX when the poll read
+     * everything committed. A reader that orders records by time may
+     * apply those below min(floor, its horizon). */
+    uint64_t floor;
 } ht_ring_consumer_t;
 
 int ht_ring_consumer_init(ht_ring_consumer_t *c, ht_ring_t *r);
@@ -194,9 +205,9 @@ void ht_ring_consumer_fini(ht_ring_consumer_t *c);
  * wrote them, across buffers too; different threads interleave by buffer.
  * Return non-zero to stop the poll early. */
 typedef int (*ht_ring_rec_cb)(void *ctx, const ht_tf_rec_t *rec);
-/* Read every record committed since the last poll, bump the heartbeat and
- * free FULL buffers that were read to the end. Returns the number of
- * records delivered. */
+/* Read every record committed since the last poll (up to thread_budget
+ * bytes a thread), bump the heartbeat, free FULL buffers that were read to
+ * the end and set floor. Returns the number of records delivered. */
 long ht_ring_consume(ht_ring_consumer_t *c, ht_ring_rec_cb cb, void *ctx);
 /* Frames of stack `id` (leaf first) or NULL if id is 0, out of range or
  * not READY. Valid as long as the ring stays mapped. */

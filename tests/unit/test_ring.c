@@ -284,6 +284,84 @@ START_TEST(test_ring_prefix_and_age)
 }
 END_TEST
 
+/* ---- the per-thread budget and the floor ---- */
+
+typedef struct order_s {
+    uint64_t last_ts[3];
+    long n[3];
+    int bad;
+} order_t;
+
+static int
+order_cb(void *ctx, const ht_tf_rec_t *rec)
+{
+    order_t *o = ctx;
+    uint32_t t = (uint32_t)rec->tid;
+    if (t < 1 || t > 2 || rec->ts < o->last_ts[t] || rec->ptr != (uint64_t)o->n[t])
+        o->bad++;
+    else {
+        o->last_ts[t] = rec->ts;
+        o->n[t]++;
+    }
+    return 0;
+}
+
+/* Two threads with a backlog of several buffers each: a poll reads about
+ * thread_budget bytes of each, in order, and its floor is the last
+ * timestamp delivered of a thread it cut, so a time-ordered reader never
+ * applies a record past one that is still unread. */
+START_TEST(test_ring_thread_budget_floor)
+{
+    enum { PER = 3000 };
+    ht_ring_t *r = ring_new(16, 4096, 64, 1024);
+    ht_ring_writer_t w[2] = {{.buf = -1, .tid = 1}, {.buf = -1, .tid = 2}};
+    uint64_t ts0 = 1000000000ull;
+    // Thread 1's records at even times, thread 2's at odd ones.
+    for (int i = 0; i < PER; i++) {
+        for (int t = 0; t < 2; t++) {
+            uint64_t ts = ts0 + 2 * (uint64_t)i + (uint64_t)t;
+            ck_assert_int_eq(ht_ring_writer_reserve(r, &w[t], 64, ts), 0);
+            ck_assert_int_eq(ht_tf_put_free(&w[t].enc, ts, (uint64_t)i), 0);
+            ht_ring_writer_commit(r, &w[t]);
+        }
+    }
+    ht_ring_consumer_t c;
+    ck_assert_int_eq(ht_ring_consumer_init(&c, r), 0);
+    c.thread_budget = 1024;
+    order_t o = {0};
+    long polls = 0, got;
+    while ((got = ht_ring_consume(&c, order_cb, &o)) > 0) {
+        polls++;
+        // A FREE here is 3 or 4 bytes: the budget, plus one record, a thread.
+        ck_assert_int_le(got, 2 * (1024 / 3 + 2));
+        // Safety: no unread record is older than the floor (the next
+        // record of thread t is at last_ts[t] + 2). Progress: the floor is
+        // the last time delivered of a thread that was cut, not 0.
+        uint64_t next_min = UINT64_MAX, last_min = UINT64_MAX;
+        for (int t = 1; t <= 2; t++) {
+            if (o.n[t] == PER)
+                continue;
+            uint64_t next = o.n[t] ? o.last_ts[t] + 2 : ts0 + (uint64_t)t - 1;
+            if (next < next_min)
+                next_min = next;
+            if (o.n[t] && o.last_ts[t] < last_min)
+                last_min = o.last_ts[t];
+        }
+        if (next_min != UINT64_MAX) {
+            ck_assert_uint_le(c.floor, next_min);
+            ck_assert_uint_ge(c.floor, last_min == UINT64_MAX ? ts0 : last_min);
+        }
+    }
+    ck_assert_int_eq(o.bad, 0);
+    ck_assert_int_eq(o.n[1], PER);
+    ck_assert_int_eq(o.n[2], PER);
+    ck_assert_int_gt(polls, 4);
+    ck_assert_uint_eq(c.floor, UINT64_MAX);
+    ht_ring_consumer_fini(&c);
+    ring_free(r);
+}
+END_TEST
+
 /* ---- hostile contents ---- */
 
 START_TEST(test_ring_bind_rejects_garbage)
@@ -457,6 +535,7 @@ suite_ring(void)
     tcase_add_test(tc, test_ring_lossy_drops);
     tcase_add_test(tc, test_ring_dead_consumer_gives_up);
     tcase_add_test(tc, test_ring_prefix_and_age);
+    tcase_add_test(tc, test_ring_thread_budget_floor);
     tcase_add_test(tc, test_ring_bind_rejects_garbage);
     tcase_add_test(tc, test_ring_stacks_many_threads);
     tcase_add_test(tc, test_ring_stacks_full);

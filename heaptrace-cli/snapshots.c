@@ -81,7 +81,7 @@ cmd_snapshots(int argc, char **argv)
                    round(s[i].live_bytes), round(s[i].live_objects), s[i].rss, s[i].heap_free);
         fputs("]\n", stdout);
     } else if (n == 0) {
-        printf("%s: no snapshots (record with --snapshot-interval, or send SIGUSR2 / call "
+        printf("%s: no snapshots (record with --snapshot-interval, or run `heaptrace snapshot PID` / call "
                "heaptrace_snapshot() while recording)\n",
                path);
     } else {

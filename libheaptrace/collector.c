@@ -718,7 +718,11 @@ struct coll_proc_s {
     uint32_t *kf_count; /* keyframe scratch: live blocks per site id */
     size_t kf_count_n;
 
-    uint64_t nsnap, snap_last_ns, bytes_since_snap;
+    uint64_t nsnap, bytes_since_snap;
+    /* The next --snapshot-interval snapshot is due at this time: a fixed
+     * schedule from the start, which snapshots of other reasons (API,
+     * signal, bytes) do not move. */
+    uint64_t snap_due_ns;
     uint64_t heap_free, heap_total;
     uint64_t lost[3], lost_base[3], lost_written[3]; /* events, waits, wait_ns */
     coll_memstat_t ms;
@@ -1129,7 +1133,13 @@ proc_snapshot(coll_proc_t *p, uint64_t reason)
     coll_memstat_t saved = p->ms;
     p->nsnap++;
     proc_seg_begin(p, p->nsnap, reason);
-    p->snap_last_ns = coll_now();
+    if (reason == HT_TF_SNAP_INTERVAL) {
+        // Missed slots (a stalled collector) are skipped, not caught up.
+        uint64_t now = coll_now(), iv = p->c->o.snapshot_interval_ns;
+        p->snap_due_ns += iv;
+        if (p->snap_due_ns <= now)
+            p->snap_due_ns = now + iv - (now - p->snap_due_ns) % iv;
+    }
     p->bytes_since_snap = 0;
     p->c->st.snapshots++;
     if (p->c->prefix && p->buf) {
@@ -1260,7 +1270,7 @@ proc_start(coll_proc_t *p)
 {
     ht_coll_t *c = p->c;
     p->state = PROC_ACTIVE;
-    p->snap_last_ns = coll_now();
+    p->snap_due_ns = coll_now() + c->o.snapshot_interval_ns;
     // The first keyframe is the start of the image: events recorded before
     // the collector got here keep their own times after it.
     if (!p->clock && p->src && p->src->start_ns)
@@ -2480,7 +2490,7 @@ ht_coll_poll(ht_coll_t *c)
         if (p->state != PROC_ACTIVE)
             continue;
         now = coll_now();
-        if (c->o.snapshot_interval_ns && now - p->snap_last_ns >= c->o.snapshot_interval_ns)
+        if (c->o.snapshot_interval_ns && now >= p->snap_due_ns)
             proc_snapshot(p, HT_TF_SNAP_INTERVAL);
         else if (p->seg_open && (size_t)(p->enc.p - p->buf) > p->kf_len &&
                  now - p->seg_born >= c->o.seg_age_ns) {

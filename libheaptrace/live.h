@@ -46,12 +46,10 @@ int ht_live_init(unsigned lg_slots);
 /* Unmap (tests only; the shim keeps its table for the process's life). */
 void ht_live_fini(void);
 
-/* --all mode: every free of a non-NULL pointer takes the slow path anyway,
- * so the filter need not count. An insert then only makes its page's
- * counter stick at "maybe" (a load, and a store once per page), and a
- * remove leaves it alone: one shared read-modify-write less per event.
- * Call after ht_live_init, before the first insert. [init] */
-void ht_live_set_sticky(void);
+/* --all mode, where the shim keeps no table (the collector has every
+ * pointer): make free's filter say "maybe" for p's page from now on. A
+ * load, and a store once per page. [as-safe] [no-alloc] */
+void ht_live_mark(const void *p);
 
 /* Might p be a recorded live pointer? false means certainly not.
  * [as-safe] [no-alloc], one load. */

@@ -116,7 +116,6 @@ START_TEST(test_live_dense_heap)
     const unsigned lg = 19;
     const long n = 1L << (lg - 1);
     ck_assert_int_eq(ht_live_init(lg), 0);
-    ht_live_set_sticky();
     uintptr_t base = 0x560f94af12a0, p = base;
     uint32_t x = 12345;
     uint64_t size;

@@ -562,8 +562,9 @@ cmd_record(int argc, char **argv)
         // (a child inherits its parent's heap at the FORK), so those wait.
         if (no_children && ht_coll_npending(c) == 0 && ht_coll_nprocs(c) == 1)
             break;
-        struct timespec ts = {0, (long)ht_coll_pause_ns(n)};
-        nanosleep(&ts, NULL);
+        struct timespec ts = {0, (long)ht_coll_pause_ns(c, n)};
+        if (ts.tv_nsec)
+            nanosleep(&ts, NULL);
     }
     // Finished first: with segments written every 10 s, the bytes of a
     // short run are all in the last ones.

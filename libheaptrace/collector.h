@@ -86,8 +86,8 @@ void ht_coll_note_exit(ht_coll_t *c, pid_t pid, int wstatus);
 
 /* Processes attached and not finished yet (waiting forks included). */
 /* How long to wait before the next ht_coll_poll, after one that delivered
- * `delivered` records. */
-uint64_t ht_coll_pause_ns(long delivered);
+ * `delivered` records: none while a ring is backed up. */
+uint64_t ht_coll_pause_ns(const ht_coll_t *c, long delivered);
 size_t ht_coll_nactive(const ht_coll_t *c);
 /* Rings seen in the directory that are not attached yet (still being
  * formatted by the program). */

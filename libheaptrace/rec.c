@@ -326,7 +326,12 @@ rec_record_alloc(ht_rec_tls_t *t, void *p, uint64_t size, uint64_t weight, void 
     uint64_t stack = rec_intern(t, frames, n);
     if (!rec_put_ok(&t->w, HT_TF_MAX_FIXED_REC, ts))
         return;
-    if (ht_live_insert(p, size) != 0) {
+    if (rec_rate == 0) {
+        // --all: every allocation is recorded, so the collector's set of
+        // live pointers is the whole truth and the shim keeps none: it
+        // only marks the page, so that frees there take the slow path.
+        ht_live_mark(p);
+    } else if (ht_live_insert(p, size) != 0) {
         // Cannot track its free: recording the alloc would make a false
         // leak, so drop it and say so.
         atomic_fetch_add_explicit(&rec_ring->hdr->lost_events, 1, memory_order_relaxed);
@@ -521,7 +526,8 @@ ht_rec_alloc_slow(void *p, size_t size, void *caller)
         errno = saved;
         return;
     }
-    ht_live_prefetch(p); // its slot is needed after the unwinding
+    if (rec_rate)
+        ht_live_prefetch(p); // its slot is needed after the unwinding
     uint64_t weight = HT_TF_WEIGHT_ONE;
     if (rec_rate) {
         // A thread's first countdown was drawn just now: this allocation
@@ -546,25 +552,31 @@ ht_rec_free_slow(void *p, void *caller)
     ht_rec_tls_t *t = &ht_rec_tls;
     int saved = errno;
     uint64_t size = 0, ts = 0;
-    int in = -1;
     if (rec_rate == 0) {
-        // --all: the filter is sticky, so nearly every free that comes here
-        // is of a recorded block. Its slot is a cache miss in a large live
-        // set: start loading it, and enter (the clock read) meanwhile.
-        ht_live_prefetch(p);
-        in = rec_enter(t, &ts);
+        // --all: the shim keeps no live table (rec_record_alloc), so every
+        // free on a page that held a recorded block is written, and the
+        // collector drops those of pointers it never saw (allocated before
+        // recording began, or by the shim itself). The freed bytes are
+        // the collector's to count too: it has the sizes. A free we
+        // cannot record here (a signal handler interrupting our own slow
+        // path) cannot be told from the shim's own frees, so it is not
+        // counted as lost.
+        if (rec_enter(t, &ts) == 0) {
+            rec_record_free(t, p, ts);
+            rec_after_event(t, ts);
+            rec_leave();
+        }
+        errno = saved;
+        return;
     }
     // Out of the table before the real free, whatever happens to the
     // record: once the real free runs, the address may come back from
     // malloc in another thread.
     if (!ht_live_remove(p, &size)) {
-        if (in == 0)
-            rec_leave();
         errno = saved;
         return;
     }
-    if (rec_rate != 0)
-        in = rec_enter(t, &ts);
+    int in = rec_enter(t, &ts);
     if (in < 0) {
         // A recorded pointer freed where we cannot record (a signal handler
         // interrupting the shim, or after exit): the FREE is lost.
@@ -589,7 +601,11 @@ ht_rec_realloc_pre(void *old, ht_rec_realloc_t *rr)
     if (!ht_live_maybe(old))
         return;
     int saved = errno;
-    if (ht_live_remove(old, &rr->size)) {
+    if (rec_rate == 0) {
+        // --all: maybe recorded; the collector knows (ht_rec_free_slow).
+        rr->tracked = 1;
+        rr->ts = ht_clock_ns();
+    } else if (ht_live_remove(old, &rr->size)) {
         rr->tracked = 1;
         rr->ts = ht_clock_ns();
     }
@@ -603,7 +619,7 @@ ht_rec_realloc_post(void *old, void *newp, size_t size, const ht_rec_realloc_t *
     ht_rec_tls_t *t = &ht_rec_tls;
     if (!newp && size != 0) {
         // Failed: old is still live and still ours.
-        if (rr->tracked && ht_live_insert(old, rr->size) != 0 && rec_ring)
+        if (rr->tracked && rec_rate && ht_live_insert(old, rr->size) != 0 && rec_ring)
             atomic_fetch_add_explicit(&rec_ring->hdr->lost_events, 1, memory_order_relaxed);
         return;
     }
@@ -615,7 +631,8 @@ ht_rec_realloc_post(void *old, void *newp, size_t size, const ht_rec_realloc_t *
             t->free_bytes += rr->size;
             rec_record_free(t, old, rr->ts);
             rec_leave();
-        } else if (atomic_load_explicit(&ht_rec_state, memory_order_relaxed) == HT_REC_ON &&
+        } else if (rec_rate &&
+                   atomic_load_explicit(&ht_rec_state, memory_order_relaxed) == HT_REC_ON &&
                    rec_ring) {
             atomic_fetch_add_explicit(&rec_ring->hdr->lost_events, 1, memory_order_relaxed);
         }

@@ -495,6 +495,7 @@ ht_ring_consume(ht_ring_consumer_t *c, ht_ring_rec_cb cb, void *ctx)
             npend++;
         }
     }
+    c->busy = npend;
     uint32_t keep = 0;
     for (uint32_t k = 0; k < npend; k++) {
         ring_pend_t p = sc->pend[k];

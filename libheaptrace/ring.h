@@ -193,6 +193,9 @@ typedef struct ht_ring_consumer_s {
      * everything committed. A reader that orders records by time may
      * apply those below min(floor, its horizon). */
     uint64_t floor;
+    /* Set by each poll: buffers it found in use (owned or full) before
+     * reading. Near nbufs, producers are about to wait for us. */
+    uint32_t busy;
 } ht_ring_consumer_t;
 
 int ht_ring_consumer_init(ht_ring_consumer_t *c, ht_ring_t *r);

@@ -376,14 +376,14 @@ ht_sess_init(void)
     }
     sess_inproc = !ht_opt.ring_dir[0];
     ht_clock_init(ht_opt.tsc);
-    unsigned lg = ht_opt.live_lg ? ht_opt.live_lg : (ht_opt.sample_rate == 0 ? 22 : 18);
-    rc = ht_live_init(lg);
-    if (rc < 0) {
-        ht_log("cannot map the live table (error %d); not recording", -rc);
-        goto off;
+    // --all needs no live table: the collector has every pointer (rec.c).
+    if (ht_opt.sample_rate != 0) {
+        rc = ht_live_init(ht_opt.live_lg ? ht_opt.live_lg : 18);
+        if (rc < 0) {
+            ht_log("cannot map the live table (error %d); not recording", -rc);
+            goto off;
+        }
     }
-    if (ht_opt.sample_rate == 0)
-        ht_live_set_sticky(); // --all: every free is looked up anyway
     sess_read_identity();
     if (sess_inproc)
         sess_pick_output(0);

@@ -504,6 +504,73 @@ START_TEST(test_reused_address_across_threads_in_order)
 }
 END_TEST
 
+/* --all: the shim keeps no live table, so it sends frees of pointers it
+ * never recorded; the collector drops them without calling them unknown
+ * (that warning is for lost allocations), and fills TOTALS' free_bytes
+ * with the sizes of the blocks each thread freed. */
+START_TEST(test_all_mode_frees_and_totals)
+{
+    ht_coll_t *c = mk(0);
+    ht_coll_src_t *s = src(c, getpid(), getppid(), HT_TF_PROC_ALL);
+    uint64_t ts = 1000;
+    ht_tf_rec_t r;
+    for (int i = 0; i < 3; i++) { // thread 7: three blocks of 100, 200, 300
+        r = rec(HT_TF_ALLOC, 7, ts++);
+        r.ptr = PBASE + 64 * (uint64_t)i;
+        r.size = 100 * (uint64_t)(i + 1);
+        r.stack = 1;
+        ck_assert_int_eq(ht_coll_src_feed(c, s, &r), 0);
+    }
+    r = rec(HT_TF_FREE, 7, ts++); // allocated before recording: dropped
+    r.ptr = PBASE + 4096;
+    ck_assert_int_eq(ht_coll_src_feed(c, s, &r), 0);
+    r = rec(HT_TF_FREE, 7, ts++); // thread 7 frees its 100
+    r.ptr = PBASE;
+    ck_assert_int_eq(ht_coll_src_feed(c, s, &r), 0);
+    r = rec(HT_TF_FREE, 8, ts++); // thread 8 frees 7's 300
+    r.ptr = PBASE + 128;
+    ck_assert_int_eq(ht_coll_src_feed(c, s, &r), 0);
+    r = rec(HT_TF_FREE, 8, ts++); // and again: a double free, dropped
+    r.ptr = PBASE + 128;
+    ck_assert_int_eq(ht_coll_src_feed(c, s, &r), 0);
+    for (uint64_t tid = 7; tid <= 8; tid++) {
+        r = rec(HT_TF_TOTALS, tid, ts++);
+        r.allocs = tid == 7 ? 3 : 0;
+        r.frees = tid == 7 ? 2 : 2;
+        r.free_bytes = 0; // what the shim writes in --all mode
+        ck_assert_int_eq(ht_coll_src_feed(c, s, &r), 0);
+    }
+    ht_coll_src_close(c, s);
+    ht_coll_destroy(c);
+
+    summary_t sm;
+    check_trace(out, &sm);
+    ck_assert_uint_eq(sm.allocs, 3);
+    ck_assert_uint_eq(sm.frees, 2);
+    char err[256];
+    ht_tfr_t *t;
+    ck_assert_int_eq(ht_tfr_open(&t, out, err, sizeof err), 0);
+    const uint8_t *raw;
+    size_t len;
+    ck_assert_int_eq(ht_tfr_load(t, 0, &raw, &len, err, sizeof err), 0);
+    ht_tf_dec_t *d = malloc(sizeof *d);
+    ht_tf_dec_init_seg(d, raw, len);
+    ht_tf_rec_t x;
+    uint64_t fb[2] = {UINT64_MAX, UINT64_MAX};
+    int unknown = 0;
+    while (ht_tf_dec_next(d, &x) == 1) {
+        if (x.kind == HT_TF_TOTALS && (x.tid == 7 || x.tid == 8))
+            fb[x.tid - 7] = x.free_bytes;
+        unknown += x.kind == HT_TF_UNKNOWN_FREES;
+    }
+    free(d);
+    ht_tfr_close(t);
+    ck_assert_uint_eq(fb[0], 100);
+    ck_assert_uint_eq(fb[1], 300);
+    ck_assert_int_eq(unknown, 0);
+}
+END_TEST
+
 START_TEST(test_exec_continues_file)
 {
     ht_coll_t *c = mk(0);
@@ -643,6 +710,7 @@ suite_collector(void)
     tcase_add_test(tc, test_segments_self_contained);
     tcase_add_test(tc, test_fork_inherits_live_set);
     tcase_add_test(tc, test_reused_address_across_threads_in_order);
+    tcase_add_test(tc, test_all_mode_frees_and_totals);
     tcase_add_test(tc, test_exec_continues_file);
     tcase_add_test(tc, test_snapshot_files_and_bytes_trigger);
     tcase_add_test(tc, test_output_exists_is_reported);

@@ -66,7 +66,7 @@ $(BUILD)/obj/host/%.o: %.c
 	$(CC) $(BASEFLAGS) $(CFLAGS) $(shell pkg-config --cflags libunwind 2>/dev/null) -c $< -o $@
 
 $(BUILD)/libheaptrace.so: $(SHIM_OBJ) libheaptrace/libheaptrace.map
-	$(CC) -shared -Wl,--version-script=libheaptrace/libheaptrace.map -Wl,-z,nodelete \
+	$(CC) -shared -Wl,--version-script=libheaptrace/libheaptrace.map -Wl,-z,nodelete -Wl,-z,now \
 	    -o $@ $(SHIM_OBJ) $(LIBS_SHIM)
 
 $(BUILD)/heaptrace: $(CLI_OBJ) $(HOST_OBJ)

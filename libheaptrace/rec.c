@@ -469,16 +469,17 @@ ht_rec_fork_unlock(int child)
 
 /* Common entry of every slow path: ON, not guarded, set up. Returns 0 with
  * the guard and the fork gate held (rec_leave drops both), or -1 when the
- * event is not to be recorded. */
+ * event is not to be recorded. *ts is the event's time: `given` if not 0,
+ * else a clock reading. */
 static inline int
-rec_enter(ht_rec_tls_t *t, uint64_t *ts)
+rec_enter(ht_rec_tls_t *t, uint64_t *ts, uint64_t given)
 {
     if (atomic_load_explicit(&ht_rec_state, memory_order_acquire) != HT_REC_ON || t->guard ||
         t->excluded)
         return -1;
     ht_rec_guard_enter();
     rec_gate_enter(t);
-    *ts = ht_clock_ns();
+    *ts = given ? given : ht_clock_ns();
     if (HT_UNLIKELY(t->gen != atomic_load_explicit(&rec_gen, memory_order_relaxed)))
         rec_thread_setup(t, *ts, 0);
     uint64_t d = atomic_load_explicit(&rec_dlopen_ts, memory_order_relaxed);
@@ -501,8 +502,9 @@ ht_rec_note_dlopen(void)
     atomic_store_explicit(&rec_dlopen_ts, ht_clock_ns(), memory_order_relaxed);
 }
 
-void
-ht_rec_alloc_slow(void *p, size_t size, void *caller)
+/* ht_rec_alloc_slow at a given time (0: read the clock). */
+static void
+rec_alloc_slow_at(void *p, size_t size, void *caller, uint64_t given)
 {
     ht_rec_tls_t *t = &ht_rec_tls;
     int st = atomic_load_explicit(&ht_rec_state, memory_order_relaxed);
@@ -522,7 +524,7 @@ ht_rec_alloc_slow(void *p, size_t size, void *caller)
     int saved = errno;
     uint64_t ts;
     int fresh = t->gen != atomic_load_explicit(&rec_gen, memory_order_relaxed);
-    if (rec_enter(t, &ts) < 0) {
+    if (rec_enter(t, &ts, given) < 0) {
         errno = saved;
         return;
     }
@@ -547,6 +549,12 @@ out:
 }
 
 void
+ht_rec_alloc_slow(void *p, size_t size, void *caller)
+{
+    rec_alloc_slow_at(p, size, caller, 0);
+}
+
+void
 ht_rec_free_slow(void *p, void *caller)
 {
     ht_rec_tls_t *t = &ht_rec_tls;
@@ -561,7 +569,7 @@ ht_rec_free_slow(void *p, void *caller)
         // cannot record here (a signal handler interrupting our own slow
         // path) cannot be told from the shim's own frees, so it is not
         // counted as lost.
-        if (rec_enter(t, &ts) == 0) {
+        if (rec_enter(t, &ts, 0) == 0) {
             rec_record_free(t, p, ts);
             rec_after_event(t, ts);
             rec_leave();
@@ -576,7 +584,7 @@ ht_rec_free_slow(void *p, void *caller)
         errno = saved;
         return;
     }
-    int in = rec_enter(t, &ts);
+    int in = rec_enter(t, &ts, 0);
     if (in < 0) {
         // A recorded pointer freed where we cannot record (a signal handler
         // interrupting the shim, or after exit): the FREE is lost.
@@ -624,22 +632,37 @@ ht_rec_realloc_post(void *old, void *newp, size_t size, const ht_rec_realloc_t *
         return;
     }
     t->frees++;
-    if (rr->tracked) {
-        int saved = errno;
-        uint64_t ts;
-        if (rec_enter(t, &ts) == 0) {
-            t->free_bytes += rr->size;
-            rec_record_free(t, old, rr->ts);
-            rec_leave();
-        } else if (rec_rate &&
-                   atomic_load_explicit(&ht_rec_state, memory_order_relaxed) == HT_REC_ON &&
-                   rec_ring) {
-            atomic_fetch_add_explicit(&rec_ring->hdr->lost_events, 1, memory_order_relaxed);
-        }
-        errno = saved;
+    if (!rr->tracked) {
+        if (newp)
+            ht_rec_alloc(newp, size, caller);
+        return;
     }
-    if (newp)
-        ht_rec_alloc(newp, size, caller);
+    // Clock readings (27 ns each on a KVM guest, the most expensive step
+    // of a realloc-heavy --all run): the FREE's time was taken before the
+    // call, and one reading after it serves the ALLOC as well. A block
+    // resized in place was ours throughout, so no other thread's event on
+    // its address can fall between the two: the time before the call
+    // serves both, and no reading is needed here at all.
+    int saved = errno;
+    uint64_t ts = 0;
+    if (rec_enter(t, &ts, newp == old ? rr->ts : 0) == 0) {
+        t->free_bytes += rr->size;
+        rec_record_free(t, old, rr->ts);
+        rec_leave();
+    } else if (rec_rate && atomic_load_explicit(&ht_rec_state, memory_order_relaxed) == HT_REC_ON &&
+               rec_ring) {
+        atomic_fetch_add_explicit(&rec_ring->hdr->lost_events, 1, memory_order_relaxed);
+    }
+    errno = saved;
+    if (!newp)
+        return;
+    // ht_rec_alloc, with the slow path at that time.
+    t->allocs++;
+    t->alloc_bytes += size;
+    int64_t c = t->countdown - (int64_t)size - 1;
+    t->countdown = c;
+    if (HT_UNLIKELY(c <= 0))
+        rec_alloc_slow_at(newp, size, caller, ts);
 }
 
 /* ------------------------------------------------------------------ */
@@ -719,7 +742,7 @@ ht_rec_thread_end(void)
 {
     ht_rec_tls_t *t = &ht_rec_tls;
     uint64_t ts;
-    if (rec_enter(t, &ts) == 0) {
+    if (rec_enter(t, &ts, 0) == 0) {
         rec_thread_name(t, ts);
         rec_put_totals(t, ts, t->w.tid, t);
         if (rec_put_ok(&t->w, HT_TF_MAX_FIXED_REC, ts) &&
@@ -738,7 +761,7 @@ ht_rec_exit(int how, int code)
 {
     ht_rec_tls_t *t = &ht_rec_tls;
     uint64_t ts;
-    if (rec_enter(t, &ts) < 0)
+    if (rec_enter(t, &ts, 0) < 0)
         return;
     // Everyone's totals so far, from here: the other threads are still
     // running but will never get to write theirs.
@@ -782,7 +805,7 @@ ht_rec_modules_sync(void)
     ht_rec_tls_t *t = &ht_rec_tls;
     uint64_t ts;
     int saved = errno;
-    if (rec_enter(t, &ts) < 0) {
+    if (rec_enter(t, &ts, 0) < 0) {
         errno = saved;
         return;
     }
@@ -800,7 +823,7 @@ ht_rec_snapshot(int reason)
     ht_rec_tls_t *t = &ht_rec_tls;
     uint64_t ts;
     int saved = errno;
-    if (rec_enter(t, &ts) < 0) {
+    if (rec_enter(t, &ts, 0) < 0) {
         errno = saved;
         return -1;
     }
@@ -827,7 +850,7 @@ ht_rec_fork_parent(pid_t child)
 {
     ht_rec_tls_t *t = &ht_rec_tls;
     uint64_t ts;
-    if (child <= 0 || rec_enter(t, &ts) < 0)
+    if (child <= 0 || rec_enter(t, &ts, 0) < 0)
         return;
     if (rec_put_ok(&t->w, HT_TF_MAX_FIXED_REC, ts) &&
         ht_tf_put_fork(&t->w.enc, ts, (uint64_t)child) == 0)

@@ -824,19 +824,18 @@ unwind_init(void)
 }
 
 /*
- * At load: map the table, read the mode, and take one short trace. The
- * trace is for the lazy PLT bindings of the miss path (_dl_find_object
- * and co.): a first call through the PLT runs the loader's resolver,
- * which saves the vector registers on the stack (kilobytes) -- too much
- * for the first malloc of a thread with a 16 KiB stack or of a handler on
- * a small alternate stack.
+ * At load: map the table and read the mode. The miss path's first calls
+ * through the PLT (_dl_find_object and co.) must not run the loader's lazy
+ * resolver, which saves the vector registers on the stack (kilobytes): too
+ * much for the first malloc of a thread with a 16 KiB stack or of a handler
+ * on a small alternate stack. The shim is linked with -z now (Makefile) for
+ * that; a warm-up trace here did the same at 1 ms of every traced process's
+ * start (cold rules for the loader's frames, then libunwind's own set-up).
  */
 __attribute__((constructor)) static void
 unwind_ctor(void)
 {
-    static void *warm[4];
-    if (unwind_init())
-        ht_unwind_backtrace(warm, 4);
+    unwind_init();
     ht_unwind_stats_reset();
 }
 

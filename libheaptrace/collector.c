@@ -1624,12 +1624,12 @@ proc_image_from_rec(coll_proc_t *p, const ht_tf_rec_t *r)
  * waits, and A's FREE is applied no later than it.
  */
 
-/* Ring bytes of one thread read per scan (ring.h): what a scan reads
- * waits in the pending array until it is applied, so without a bound a
- * program that outruns the collector had the collector hold its whole
- * ring backlog (32 MiB of ring, 56 bytes a pending record: churn_mt --all
- * 4.2M records, 240 MB). */
-#define COLL_THREAD_BUDGET (256u << 10)
+/* Ring bytes read per scan (ring.h): what a scan reads waits in the
+ * pending array until it is applied, so without a bound a program that
+ * outruns the collector had the collector hold its whole ring backlog
+ * (32 MiB of ring, 56 bytes a pending record: churn_mt --all 4.2M records,
+ * 240 MB). */
+#define COLL_SCAN_BUDGET (512u << 10)
 
 typedef struct coll_pev_s {
     uint64_t ts, ptr, size, weight, tid;
@@ -2216,7 +2216,7 @@ src_new_ring(const ht_ring_t *ring)
     }
     // The consumer must point at our copy of the ring struct.
     s->cons.ring = &s->ring;
-    s->cons.thread_budget = COLL_THREAD_BUDGET;
+    s->cons.budget = COLL_SCAN_BUDGET;
     const ht_ring_hdr_t *h = ring->hdr;
     s->info.pid = h->pid ? h->pid : getpid();
     s->info.ppid = h->ppid;

@@ -460,14 +460,21 @@ ring_buf_recycle(ht_ring_t *r, ht_ring_cursor_t *cur, uint32_t i)
     atomic_store_explicit(&r->bufs[i].state, HT_RING_BUF_FREE, memory_order_release);
 }
 
-/* Order of delivery: one thread's buffers by their opening BATCH time, so
- * that a thread's records always come out in the order it wrote them. */
+/* Order of delivery: buffers by their opening BATCH time (strictly
+ * increasing per writer, so a thread's records still come out in the order
+ * it wrote them). Oldest first across threads keeps a poll that stops at
+ * its budget from reading one thread far ahead of another: the reader can
+ * only apply records older than what is left unread (the floor), so a
+ * thread read ahead waits in its queue. Reading each thread's backlog by
+ * a budget of its own let two threads drift apart by seconds, and the
+ * collector held and re-sorted 450,000 records at every poll (churn_mt
+ * --all: 149M record visits for 8M records). */
 static int
 ring_pend_before(const ring_pend_t *a, const ring_pend_t *b)
 {
-    if (a->tid != b->tid)
-        return a->tid < b->tid;
-    return a->batch_ts < b->batch_ts;
+    if (a->batch_ts != b->batch_ts)
+        return a->batch_ts < b->batch_ts;
+    return a->tid < b->tid;
 }
 
 long
@@ -546,34 +553,19 @@ ht_ring_consume(ht_ring_consumer_t *c, ht_ring_rec_cb cb, void *ctx)
         sc->pend[j] = p;
     }
 
-    // A thread cut by the budget: its records past the cut (the rest of
-    // this buffer, its later buffers) have timestamps >= the last one
-    // delivered, which bounds the floor. Buffers are in (tid, batch) order,
-    // so one thread's buffers are next to each other.
-    uint32_t run_tid = 0, cut_tid = 0;
-    uint64_t run_bytes = 0;
-    int run_open = 0, cut = 0;
+    // The budget stops the poll as a whole: what is left unread (the rest
+    // of this buffer, every buffer after it) bounds the floor below.
+    uint64_t read_bytes = 0;
     for (uint32_t k = 0; k < keep; k++) {
         ring_pend_t *p = &sc->pend[k];
-        if (cut && p->tid == cut_tid)
-            continue;
-        if (!run_open || p->tid != run_tid) {
-            run_open = 1;
-            run_tid = p->tid;
-            run_bytes = 0;
-        }
         ht_ring_cursor_t *cur = &c->cur[p->idx];
         const uint8_t *base = r->data + (size_t)p->idx * r->buf_size;
         ht_tf_dec_init(&sc->dec, base + cur->consumed, p->committed - cur->consumed);
         sc->dec.last_ts = cur->last_ts;
         int stop = 0;
         for (;;) {
-            if (c->thread_budget && run_bytes >= c->thread_budget &&
-                sc->dec.p < sc->dec.end) {
-                cut = 1;
-                cut_tid = p->tid;
-                if (sc->dec.last_ts < c->floor)
-                    c->floor = sc->dec.last_ts;
+            if (c->budget && read_bytes >= c->budget && sc->dec.p < sc->dec.end) {
+                stop = 1;
                 break;
             }
             const uint8_t *at = sc->dec.p;
@@ -595,7 +587,7 @@ ht_ring_consume(ht_ring_consumer_t *c, ht_ring_rec_cb cb, void *ctx)
                 rec.tid = cur->tid;
             cur->consumed = (uint32_t)(sc->dec.p - base);
             cur->last_ts = sc->dec.last_ts;
-            run_bytes += (uint64_t)(sc->dec.p - at);
+            read_bytes += (uint64_t)(sc->dec.p - at);
             delivered++;
             if (cb(ctx, &rec)) {
                 stop = 1;

@@ -182,14 +182,14 @@ typedef struct ht_ring_consumer_s {
     ht_ring_t *ring;
     ht_ring_cursor_t *cur; /* nbufs entries, calloc'd by ht_ring_consumer_init */
     uint64_t bad_records;  /* malformed data found in a buffer (then skipped) */
-    /* Set by the caller: at most this many bytes of one thread's records
-     * per poll (0: no limit). A poll that reads a long backlog whole makes
-     * its reader hold all of it at once; with a budget every thread makes
-     * progress in every poll and the rest waits in the ring. */
-    uint32_t thread_budget;
+    /* Set by the caller: at most about this many bytes of records per
+     * poll (0: no limit), read oldest buffer first. A poll that reads a
+     * long backlog whole makes its reader hold all of it at once; with a
+     * budget the rest waits in the ring. */
+    uint32_t budget;
     /* Set by each poll: no committed record that this poll left unread
-     * (a thread cut by the budget, or the rest after the callback asked to
-     * stop) has a timestamp below it; UINT64_MAX when the poll read
+     * (cut by the budget, or the rest after the callback asked to stop)
+     * has a timestamp below it; UINT64_MAX when the poll read
      * everything committed. A reader that orders records by time may
      * apply those below min(floor, its horizon). */
     uint64_t floor;
@@ -205,11 +205,12 @@ void ht_ring_consumer_fini(ht_ring_consumer_t *c);
  * (THREAD, THREAD_END and TOTALS keep the tid they carry: the exiting
  * thread writes TOTALS for others). BATCH records are the ring's framing
  * and are not delivered. One thread's records come out in the order it
- * wrote them, across buffers too; different threads interleave by buffer.
+ * wrote them, across buffers too; different threads interleave by buffer,
+ * in the order of the buffers' first records.
  * Return non-zero to stop the poll early. */
 typedef int (*ht_ring_rec_cb)(void *ctx, const ht_tf_rec_t *rec);
-/* Read every record committed since the last poll (up to thread_budget
- * bytes a thread), bump the heartbeat, free FULL buffers that were read to
+/* Read the records committed since the last poll (up to the budget),
+ * oldest buffer first, bump the heartbeat, free FULL buffers that were read to
  * the end and set floor. Returns the number of records delivered. */
 long ht_ring_consume(ht_ring_consumer_t *c, ht_ring_rec_cb cb, void *ctx);
 /* Frames of stack `id` (leaf first) or NULL if id is 0, out of range or

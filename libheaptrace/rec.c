@@ -207,6 +207,8 @@ rec_after_event(ht_rec_tls_t *t, uint64_t ts)
  * a short backtrace from a small on-stack array. */
 #define REC_FRAMES_SMALL 32
 #define REC_FRAMES_NONE ((void **)1)
+#define REC_FRAMES_MAP (REC_FRAMES_CAP * sizeof(void *) + HT_UNWIND_MEMO_BYTES)
+_Static_assert(REC_FRAMES_CAP <= HT_UNWIND_MEMO_FRAMES, "the memo covers the deepest walk");
 _Static_assert(sizeof(void *) == sizeof(uint64_t), "frames are unwound in place as uint64_t");
 static HT_TLS void **rec_frames;
 
@@ -217,18 +219,26 @@ rec_frames_get(const ht_rec_tls_t *t)
         return rec_frames == REC_FRAMES_NONE ? NULL : rec_frames;
     if (t->ended)
         return NULL;
-    // A system call, once per thread, like the gettid of its setup.
-    void *m = mmap(NULL, REC_FRAMES_CAP * sizeof(void *), PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    rec_frames = m == MAP_FAILED ? REC_FRAMES_NONE : (void **)m;
-    return m == MAP_FAILED ? NULL : (void **)m;
+    // A system call, once per thread, like the gettid of its setup. The
+    // unwinder's memo of the thread's previous walk follows the frames.
+    void *m = mmap(NULL, REC_FRAMES_MAP, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    if (m == MAP_FAILED) {
+        rec_frames = REC_FRAMES_NONE;
+        return NULL;
+    }
+    rec_frames = (void **)m;
+    ht_unwind_memo_set((char *)m + REC_FRAMES_CAP * sizeof(void *));
+    return rec_frames;
 }
 
 static void
 rec_frames_release(void)
 {
-    if (rec_frames && rec_frames != REC_FRAMES_NONE)
-        munmap(rec_frames, REC_FRAMES_CAP * sizeof(void *));
+    if (rec_frames && rec_frames != REC_FRAMES_NONE) {
+        ht_unwind_memo_set(NULL);
+        munmap(rec_frames, REC_FRAMES_MAP);
+    }
     rec_frames = REC_FRAMES_NONE;
 }
 

@@ -98,6 +98,12 @@ ht_unwind_cache_fill_for_test(void)
     return 0;
 }
 
+void
+ht_unwind_memo_set(void *mem)
+{
+    (void)mem;
+}
+
 #else /* __x86_64__ */
 
 /* ---------------------------------------------------------------- rules */
@@ -786,6 +792,87 @@ unwind_rule_compute(uintptr_t ip)
     return UNWIND_RULE(flags, row.cfa_off, row.rbp_off);
 }
 
+/* ---------------------------------------------------------------- memo */
+
+/* One frame of a walk: the state it was stepped from (IP, SP at its return
+ * address + 8, RBP), and where the step read the saved RBP (0: RBP was not
+ * saved, it stays). The return address it read is at the next frame's
+ * SP - 8, and what it read there is the next frame's IP. */
+typedef struct unwind_mframe_s {
+    uintptr_t ip, sp, rbp, rbp_at;
+    /* MEMO_CFA_RBP: the step used RBP for the CFA. MEMO_RBP_USED: the
+     * walk from here on depends on the RBP this frame was entered with
+     * (it or a later frame uses it before one restores a saved RBP):
+     * otherwise RBP need not match for the memo to serve. In code built
+     * without frame pointers RBP is scratch, different at every call. */
+    uint64_t flags;
+} unwind_mframe_t;
+#define MEMO_CFA_RBP 1u
+#define MEMO_RBP_USED 2u
+
+enum { MEMO_NONE = 0, /* unusable (none yet, or a walk that fell back) */
+       MEMO_ZERO,     /* ended reading IP 0: f[n] is where */
+       MEMO_END,      /* f[n-1]'s rule marked the outermost frame */
+       MEMO_MAX };    /* stopped at its max: what lies beyond is unknown */
+
+typedef struct unwind_memo_s {
+    uint32_t n, how;
+    uint64_t gen;
+    unwind_mframe_t f[HT_UNWIND_MEMO_FRAMES + 1];
+} unwind_memo_t;
+_Static_assert(2 * sizeof(unwind_memo_t) <= HT_UNWIND_MEMO_BYTES, "memo size");
+
+/* The thread's previous walk, and the buffer the next one writes. */
+static HT_TLS unwind_memo_t *unwind_memo_prev, *unwind_memo_next;
+
+void
+ht_unwind_memo_set(void *mem)
+{
+    unwind_memo_prev = mem ? (unwind_memo_t *)mem : NULL;
+    unwind_memo_next = mem ? (unwind_memo_t *)mem + 1 : NULL;
+    if (mem)
+        unwind_memo_prev->how = unwind_memo_next->how = MEMO_NONE;
+}
+
+/*
+ * The walk has reached frame n in the state prev had at its frame pi. The
+ * rest of the walk would read, frame by frame, the words prev read from
+ * there on: if each still holds the same value, it would produce prev's
+ * frames, so copy them (into frames and into next). Returns the walk's
+ * frame count, or -1 (a word changed, or prev stopped at a max short of
+ * ours): walk on. The sanity checks of the walk passed for prev on the
+ * same values, all but the window, which depends on where this walk began.
+ */
+static int
+unwind_memo_finish(const unwind_memo_t *prev, uint32_t pi, unwind_memo_t *next, int n,
+                   void **frames, int max, uintptr_t limit)
+{
+    uint32_t want = prev->n - pi, room = (uint32_t)(max - n);
+    if (prev->how == MEMO_MAX && want < room)
+        return -1;
+    uint32_t take = want < room ? want : room;
+    // The steps from frames pi .. pi + take - 2 made the frames after
+    // them; the step from the last one, only if the walk goes on to read
+    // where it ends (IP 0).
+    uint32_t steps = take - 1 + (take == want && prev->how == MEMO_ZERO);
+    const unwind_mframe_t *f = prev->f + pi;
+    for (uint32_t j = 0; j < steps; j++) {
+        if (f[j + 1].sp > limit || *(const uintptr_t *)(f[j + 1].sp - 8) != f[j + 1].ip)
+            return -1;
+        // A saved RBP that nothing up the stack uses may hold anything.
+        if (f[j].rbp_at && (f[j + 1].flags & MEMO_RBP_USED) &&
+            *(const uintptr_t *)f[j].rbp_at != f[j + 1].rbp)
+            return -1;
+    }
+    for (uint32_t j = 0; j < take; j++)
+        frames[n + (int)j] = (void *)f[j].ip;
+    memcpy(&next->f[n], f, (size_t)(take + 1) * sizeof *f);
+    next->n = (uint32_t)n + take;
+    next->how = take == want ? prev->how : MEMO_MAX;
+    unwind_stats.memo_frames += take;
+    return n + (int)take;
+}
+
 /* ---------------------------------------------------------------- walk */
 
 static HT_NOINLINE unwind_slot_t *
@@ -888,10 +975,37 @@ ht_unwind_walk_impl(void **frames, int max, uintptr_t sp, uintptr_t rbp)
     sp += 8;
     unsigned misses = 0;
     int n = 0, rc;
+    // The memo (ht_unwind_memo_set): prev is searched by SP as the walk
+    // climbs (both go up the stack), next records this walk.
+    unwind_memo_t *prev = unwind_memo_prev, *next = unwind_memo_next;
+    if (!next || max > HT_UNWIND_MEMO_FRAMES)
+        prev = next = NULL;
+    else if (prev->how == MEMO_NONE || prev->gen != gen)
+        prev = NULL;
+    uint32_t pi = 0;
+    uint32_t how = MEMO_MAX;
+    int memo_n = 0;
     // The hot loop: per frame one probe of the home slot (key, value, key
     // again: see the seqlock above), the rule applied, one or two loads
     // from the stack. Everything else is out of line.
     while (n < max) {
+        if (next) {
+            if (prev) {
+                while (pi < prev->n && prev->f[pi].sp < sp)
+                    pi++;
+                if (pi < prev->n && prev->f[pi].sp == sp && prev->f[pi].ip == ip &&
+                    (prev->f[pi].rbp == rbp || !(prev->f[pi].flags & MEMO_RBP_USED))) {
+                    int k = unwind_memo_finish(prev, pi, next, n, (void **)frames, max, limit);
+                    if (k >= 0) {
+                        memo_n = k - n;
+                        n = k;
+                        goto memo_done;
+                    }
+                    prev = NULL; // changed under it: walk on without
+                }
+            }
+            next->f[n] = (unwind_mframe_t){ip, sp, rbp, 0, 0};
+        }
         uint32_t j = unwind_hash(ip);
         uint64_t key = (uint64_t)ip | genbits;
         uint64_t rule = 0;
@@ -903,16 +1017,22 @@ ht_unwind_walk_impl(void **frames, int max, uintptr_t sp, uintptr_t rbp)
         }
         if (HT_UNLIKELY(rule == 0)) {
             rule = unwind_rule_slow(tab, ip, gen, &misses);
-            if (rule == 0)
+            if (rule == 0) {
+                how = MEMO_ZERO;
                 break; // IP 0: done, like libunwind (not recorded)
+            }
         }
         frames[n++] = (void *)ip;
         if (HT_UNLIKELY(UNWIND_RULE_KIND(rule) != UNWIND_KIND_STEP)) {
-            if (UNWIND_RULE_KIND(rule) == UNWIND_KIND_END)
+            if (UNWIND_RULE_KIND(rule) == UNWIND_KIND_END) {
+                how = MEMO_END;
                 break;
+            }
             goto fallback;
         }
         uintptr_t cfa = ((rule & UNWIND_F_CFA_RBP) ? rbp : sp) + (uintptr_t)UNWIND_RULE_CFA(rule);
+        if (next && (rule & UNWIND_F_CFA_RBP))
+            next->f[n - 1].flags = MEMO_CFA_RBP;
         // The CFA climbs, stays word-aligned and inside the window; the
         // return address is at CFA - 8, so in [sp, limit) too.
         if (HT_UNLIKELY(cfa <= sp) | HT_UNLIKELY(cfa > limit) | HT_UNLIKELY((cfa & 7) != 0))
@@ -921,10 +1041,35 @@ ht_unwind_walk_impl(void **frames, int max, uintptr_t sp, uintptr_t rbp)
             uintptr_t at = cfa + (uintptr_t)UNWIND_RULE_RBP(rule);
             if (HT_UNLIKELY(at < sp || at > cfa - 8))
                 goto fallback;
+            if (next)
+                next->f[n - 1].rbp_at = at;
             rbp = *(const uintptr_t *)at;
         }
         ip = *(const uintptr_t *)(cfa - 8);
         sp = cfa;
+    }
+    if (next) {
+        next->n = (uint32_t)n;
+        next->how = how;
+    }
+memo_done:
+    if (next) {
+        // Which frames' RBP the rest depends on, back from the first frame
+        // copied from the memo (its flags came with it) or the end.
+        int own = n - memo_n;
+        uint64_t used = memo_n ? next->f[own].flags & MEMO_RBP_USED : 0;
+        for (int k = own - 1; k >= 0; k--) {
+            unwind_mframe_t *fr = &next->f[k];
+            if (fr->flags & MEMO_CFA_RBP)
+                used = MEMO_RBP_USED;
+            else if (fr->rbp_at)
+                used = 0; // restored from the stack before anyone used it
+            fr->flags |= used;
+        }
+        // This walk is the one the next starts from.
+        next->gen = gen;
+        unwind_memo_next = unwind_memo_prev;
+        unwind_memo_prev = next;
     }
     rc = n;
     goto out;
@@ -935,7 +1080,7 @@ out:
     // Counted here, once a trace: a per-frame increment of TLS memory is a
     // store-to-load chain of its own.
     unwind_stats.traces++;
-    unwind_stats.hits += (unsigned)n - misses;
+    unwind_stats.hits += (unsigned)(n - memo_n) - misses;
     unwind_stats.misses += misses;
     return rc;
 }

@@ -41,6 +41,7 @@ typedef struct ht_unwind_stats_s {
     uint64_t uncached;  /* computed rules that found no free slot (table full) */
     uint64_t fallbacks; /* traces handed to unw_backtrace (signal frame,
                            no CFI, unsupported rule, sanity check, mode) */
+    uint64_t memo_frames; /* frames taken from the previous walk's memo */
 } ht_unwind_stats_t;
 
 /*
@@ -86,6 +87,25 @@ int ht_unwind_backtrace_from(void **frames, int max, const void *sp, uintptr_t r
  * [as-safe] [no-alloc]
  */
 void ht_unwind_flush(void);
+
+/*
+ * A memo of the calling thread's previous walk, which the next walk can
+ * finish from: once it reaches a frame in the same state (IP, SP, RBP) as
+ * the previous walk had there, the rest is the previous walk's if every
+ * stack word that walk read from there on (return addresses, saved RBPs)
+ * still holds what it read. The walk is a function of its state and of
+ * those words, so that check is exact, and it costs a compare of words at
+ * known addresses a frame instead of a rule lookup and a dependent load.
+ * Programs allocate from a loop again and again: most of a stack is the
+ * previous one's.
+ *
+ * mem: HT_UNWIND_MEMO_BYTES of the thread's own, zeroed (or NULL to stop
+ * using one); the thread must not use it for anything else while set.
+ * [as-safe] [no-alloc]
+ */
+#define HT_UNWIND_MEMO_FRAMES 1040
+#define HT_UNWIND_MEMO_BYTES (2 * (16 + 40 * (size_t)(HT_UNWIND_MEMO_FRAMES + 1)))
+void ht_unwind_memo_set(void *mem);
 
 /* The calling thread's counters since it started (or since the last
  * ht_unwind_stats_reset). [as-safe] [no-alloc] */

@@ -89,6 +89,25 @@ tu_cmp_init(tu_cmp_t *c, int max)
     c->max = max;
 }
 
+/* The memo of the previous walk (unwind.h), as the recorder gives every
+ * thread one: most tests below run with it, so each repeated trace is
+ * checked against libunwind after taking frames from the memo too. */
+static void *
+tu_memo_on(void)
+{
+    void *m = calloc(1, HT_UNWIND_MEMO_BYTES);
+    ck_assert_ptr_nonnull(m);
+    ht_unwind_memo_set(m);
+    return m;
+}
+
+static void
+tu_memo_off(void *m)
+{
+    ht_unwind_memo_set(NULL);
+    free(m);
+}
+
 #define TU_ASSERT_SAME(c) ck_assert_msg((c)->mismatches == 0 && (c)->checks > 0, "%d/%d differ: %s", \
                                         (c)->mismatches, (c)->checks, (c)->why)
 
@@ -158,6 +177,7 @@ tu_rec_aligned(tu_cmp_t *c, int d)
 START_TEST(test_unwind_deep)
 {
     static tu_cmp_t c;
+    void *memo = tu_memo_on();
     int depths[] = {0, 1, 2, 5, 25, 200};
     for (size_t i = 0; i < sizeof depths / sizeof depths[0]; i++) {
         tu_cmp_init(&c, TU_MAX);
@@ -178,6 +198,7 @@ START_TEST(test_unwind_deep)
                       "max %d: %s", maxes[i], c.why);
         ck_assert_int_le(c.nb, maxes[i]);
     }
+    tu_memo_off(memo);
 }
 END_TEST
 
@@ -198,6 +219,7 @@ START_TEST(test_unwind_libc_callback)
 {
     static tu_cmp_t c;
     static int v[64];
+    void *memo = tu_memo_on();
     tu_cmp_init(&c, TU_MAX);
     for (int i = 0; i < 64; i++)
         v[i] = (i * 37) % 64;
@@ -207,6 +229,56 @@ START_TEST(test_unwind_libc_callback)
     ck_assert_int_eq(c.checks, 20);
     for (int i = 0; i < 64; i++)
         ck_assert_int_eq(v[i], i);
+    tu_memo_off(memo);
+}
+END_TEST
+
+/* Two call sites of one function at the same depth: its frame, and every
+ * frame it calls, land at the same addresses with the same return
+ * addresses; only its own return address tells them apart. The memo must
+ * see that word change (and use itself where nothing did). */
+static __attribute__((noinline)) void
+tu_memo_leaf(tu_cmp_t *c)
+{
+    tu_check_here(c);
+    __asm__ volatile("" ::: "memory");
+}
+
+static __attribute__((noinline)) void
+tu_memo_mid(tu_cmp_t *c)
+{
+    tu_memo_leaf(c);
+    __asm__ volatile("" ::: "memory");
+}
+
+START_TEST(test_unwind_memo_sees_a_changed_caller)
+{
+    static tu_cmp_t c;
+    void *memo = tu_memo_on();
+    tu_cmp_init(&c, TU_MAX);
+    static volatile int n = 40;
+    ht_unwind_stats_reset();
+    for (int i = 0; i < n; i++) {
+        if (i % 3 == 0)
+            tu_memo_mid(&c); // site A
+        else
+            tu_memo_mid(&c); // site B
+        __asm__ volatile("" ::: "memory");
+    }
+    TU_ASSERT_SAME(&c);
+    ck_assert_int_eq(c.checks, 40);
+    ht_unwind_stats_t st;
+    ht_unwind_stats_get(&st);
+    ck_assert_uint_gt(st.memo_frames, 0); // repeats from one site used it
+    // Truncated traces after full ones, and the reverse.
+    int maxes[] = {3, TU_MAX, 2, TU_MAX, 1};
+    for (size_t k = 0; k < sizeof maxes / sizeof maxes[0]; k++) {
+        c.max = maxes[k];
+        tu_memo_mid(&c);
+        tu_memo_mid(&c);
+    }
+    TU_ASSERT_SAME(&c);
+    tu_memo_off(memo);
 }
 END_TEST
 
@@ -307,12 +379,14 @@ static void *
 tu_thread_main(void *arg)
 {
     tu_thread_t *t = arg;
+    void *memo = tu_memo_on();
     for (int i = 0; i < t->iters; i++) {
         tu_rec_next(&t->c, t->depth + i % 7);
         if (i % 50 == 25)
             ht_unwind_flush(); // under the other threads' feet
     }
     ht_unwind_stats_get(&t->st);
+    tu_memo_off(memo);
     return NULL;
 }
 
@@ -427,6 +501,7 @@ suite_unwind(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_unwind_deep);
     tcase_add_test(tc, test_unwind_libc_callback);
+    tcase_add_test(tc, test_unwind_memo_sees_a_changed_caller);
     tcase_add_test(tc, test_unwind_cache);
     tcase_add_test(tc, test_unwind_mode_libunwind);
     tcase_add_test(tc, test_unwind_threads);

@@ -438,6 +438,21 @@ END_TEST
  * from malloc. The scan met B's buffer first, so B's ALLOC was consumed
  * before A's FREE; both are older than the poll's horizon. The file must
  * have A's free first, naming A's block, and B's block live. */
+/* A decoder over the first segment of `out` (free it, and close *t). */
+static ht_tf_dec_t *
+seg0_decoder(ht_tfr_t **t)
+{
+    char err[256];
+    ck_assert_int_eq(ht_tfr_open(t, out, err, sizeof err), 0);
+    const uint8_t *raw;
+    size_t len;
+    ck_assert_int_eq(ht_tfr_load(*t, 0, &raw, &len, err, sizeof err), 0);
+    ht_tf_dec_t *d = malloc(sizeof *d);
+    ck_assert_ptr_nonnull(d);
+    ht_tf_dec_init_seg(d, raw, len);
+    return d;
+}
+
 START_TEST(test_reused_address_across_threads_in_order)
 {
     ht_coll_t *c = mk(0);
@@ -473,14 +488,8 @@ START_TEST(test_reused_address_across_threads_in_order)
     ck_assert_uint_eq(sm.last_kf_nlive, 2);
     // And the exact sequence: A allocs 100 and frees it right away (a
     // temporary); B allocs 200, then 300 (after the horizon).
-    char err[256];
     ht_tfr_t *t;
-    ck_assert_int_eq(ht_tfr_open(&t, out, err, sizeof err), 0);
-    const uint8_t *raw;
-    size_t len;
-    ck_assert_int_eq(ht_tfr_load(t, 0, &raw, &len, err, sizeof err), 0);
-    ht_tf_dec_t *d = malloc(sizeof *d);
-    ht_tf_dec_init_seg(d, raw, len);
+    ht_tf_dec_t *d = seg0_decoder(&t);
     ht_tf_rec_t x;
     char seq[64] = "";
     uint64_t size_of[16] = {0}, tid_of[16] = {0}; // sites name their thread
@@ -547,14 +556,8 @@ START_TEST(test_all_mode_frees_and_totals)
     check_trace(out, &sm);
     ck_assert_uint_eq(sm.allocs, 3);
     ck_assert_uint_eq(sm.frees, 2);
-    char err[256];
     ht_tfr_t *t;
-    ck_assert_int_eq(ht_tfr_open(&t, out, err, sizeof err), 0);
-    const uint8_t *raw;
-    size_t len;
-    ck_assert_int_eq(ht_tfr_load(t, 0, &raw, &len, err, sizeof err), 0);
-    ht_tf_dec_t *d = malloc(sizeof *d);
-    ht_tf_dec_init_seg(d, raw, len);
+    ht_tf_dec_t *d = seg0_decoder(&t);
     ht_tf_rec_t x;
     uint64_t fb[2] = {UINT64_MAX, UINT64_MAX};
     int unknown = 0;

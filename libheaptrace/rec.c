@@ -698,8 +698,12 @@ ht_rec_start(ht_ring_t *ring, const char *exe, uint32_t exe_len, const char *arg
     if (!rec_key_ok)
         rec_key_ok = pthread_key_create(&rec_key, rec_key_destructor) == 0;
     // libunwind: per-thread caches, so concurrent unwinds do not take its
-    // global lock (DESIGN.md: 2 threads were 2x slower with the default).
-    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+    // global lock (DESIGN.md: 2 threads were 2x slower with the default),
+    // where it does every trace. Otherwise it is the rare fallback of our
+    // unwinder, and setting the policy would set libunwind up in every
+    // traced process at start (0.2 ms) for nothing.
+    if (ht_unwind_mode_get() == HT_UNWIND_MODE_LIBUNWIND)
+        unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
     rec_membarrier_register();
     atomic_fetch_add_explicit(&rec_gen, 1, memory_order_release);
     atomic_store_explicit(&rec_mod_check_ts, 0, memory_order_relaxed);

@@ -702,7 +702,7 @@ ht_rec_start(ht_ring_t *ring, const char *exe, uint32_t exe_len, const char *arg
     // where it does every trace. Otherwise it is the rare fallback of our
     // unwinder, and setting the policy would set libunwind up in every
     // traced process at start (0.2 ms) for nothing.
-    if (ht_unwind_mode_get() == HT_UNWIND_MODE_LIBUNWIND)
+    if (!ht_unwind_prepare())
         unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
     rec_membarrier_register();
     atomic_fetch_add_explicit(&rec_gen, 1, memory_order_release);

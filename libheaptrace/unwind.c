@@ -104,6 +104,12 @@ ht_unwind_memo_set(void *mem)
     (void)mem;
 }
 
+int
+ht_unwind_prepare(void)
+{
+    return 0;
+}
+
 #else /* __x86_64__ */
 
 /* ---------------------------------------------------------------- rules */
@@ -919,6 +925,12 @@ unwind_init(void)
  * that; a warm-up trace here did the same at 1 ms of every traced process's
  * start (cold rules for the loader's frames, then libunwind's own set-up).
  */
+int
+ht_unwind_prepare(void)
+{
+    return unwind_init() != NULL;
+}
+
 __attribute__((constructor)) static void
 unwind_ctor(void)
 {

@@ -107,6 +107,11 @@ void ht_unwind_flush(void);
 #define HT_UNWIND_MEMO_BYTES (2 * (16 + 40 * (size_t)(HT_UNWIND_MEMO_FRAMES + 1)))
 void ht_unwind_memo_set(void *mem);
 
+/* Decide the mode and map the cache now, if not done yet. Returns 1 when
+ * our unwinder will take traces, 0 when libunwind takes every one (the
+ * libunwind mode, no cache, not x86-64). [init] */
+int ht_unwind_prepare(void);
+
 /* The calling thread's counters since it started (or since the last
  * ht_unwind_stats_reset). [as-safe] [no-alloc] */
 void ht_unwind_stats_get(ht_unwind_stats_t *out);

@@ -67,6 +67,7 @@ typedef struct ht_rec_tls_s {
      * (saved RBP, then the return address into the program), where the
      * backtrace can start instead of in the recorder's own frames. */
     void **walk_fp;
+    uint64_t coarse_last; /* the last coarse event time handed out (rec_now) */
     ht_ring_writer_t w;
 } ht_rec_tls_t;
 

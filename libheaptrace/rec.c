@@ -59,8 +59,13 @@ static int rec_key_ok;
  * address that thread freed) comes after it through the allocator's own
  * synchronization, and so sees rec_mt; one that the new thread's event
  * depends on (it freed a block the other allocated) was stamped earlier
- * by a clock that is never ahead of the precise one. A process starts
- * over single-threaded at ht_rec_start (init, fork child).
+ * by a clock that is never ahead of the precise one. (Nearly: a writer
+ * that claims several ring buffers within one tick opens each a
+ * nanosecond later than the last, ring.c, so its times can run ahead by
+ * as many nanoseconds as it claimed buffers in that tick -- a few dozen
+ * at most, far less than any hand-off of an address between two threads
+ * through our slow paths takes.) A process starts over single-threaded at
+ * ht_rec_start (init, fork child).
  */
 static _Atomic int rec_mt;
 static _Atomic uint32_t rec_nthreads; /* threads that recorded in this generation */

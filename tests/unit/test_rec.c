@@ -284,6 +284,42 @@ START_TEST(test_rec_deep_stack)
 }
 END_TEST
 
+/* One thread recording stamps its events from the coarse clock (rec.c);
+ * once a second thread has recorded, every thread takes the precise one,
+ * so an event after the other thread's is not stamped before it. The
+ * coarse clock lags by up to a tick: without the switch the main thread's
+ * next time falls behind the other thread's (nearly every run). */
+static char clk_blocks[8][64];
+
+static void *
+clk_thread(void *arg)
+{
+    (void)arg;
+    fake_malloc(clk_blocks[1], 1);
+    return NULL;
+}
+
+START_TEST(test_rec_clock_second_thread)
+{
+    rec_setup(0, 16);
+    fake_malloc(clk_blocks[0], 1);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, clk_thread, NULL), 0);
+    pthread_join(th, NULL);
+    fake_malloc(clk_blocks[2], 1);
+    got_t *g = drain();
+    const ht_tf_rec_t *a = find(g, HT_TF_ALLOC, (uintptr_t)clk_blocks[0], 0);
+    const ht_tf_rec_t *b = find(g, HT_TF_ALLOC, (uintptr_t)clk_blocks[1], 0);
+    const ht_tf_rec_t *c = find(g, HT_TF_ALLOC, (uintptr_t)clk_blocks[2], 0);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_uint_le(a->ts, b->ts); // coarse, never ahead of the precise clock
+    ck_assert_uint_ge(c->ts, b->ts); // precise after the second thread recorded
+    got_free(g);
+}
+END_TEST
+
 START_TEST(test_rec_sampled)
 {
     const uint64_t R = 8192;
@@ -447,6 +483,7 @@ suite_rec(void)
     tcase_add_test(tc, test_rec_all_mode);
     tcase_add_test(tc, test_rec_realloc);
     tcase_add_test(tc, test_rec_deep_stack);
+    tcase_add_test(tc, test_rec_clock_second_thread);
     tcase_add_test(tc, test_rec_sampled);
     tcase_add_test(tc, test_rec_threads_and_snapshot);
     tcase_add_test(tc, test_rec_guard_and_exclude);

@@ -243,10 +243,19 @@ rec_after_event(ht_rec_tls_t *t, uint64_t ts)
  * a short backtrace from a small on-stack array. */
 #define REC_FRAMES_SMALL 32
 #define REC_FRAMES_NONE ((void **)1)
-#define REC_FRAMES_MAP (REC_FRAMES_CAP * sizeof(void *) + HT_UNWIND_MEMO_BYTES)
+/* The thread's recent stacks (rec_intern), after the unwinder's memo. */
+#define REC_SC_LG 8
+typedef struct rec_sc_s {
+    const uint64_t *frames; /* the ring's copy, read-only once interned */
+    uint64_t id, gen;
+    uint32_t n;
+} rec_sc_t;
+#define REC_FRAMES_MAP                                                                           \
+    (REC_FRAMES_CAP * sizeof(void *) + HT_UNWIND_MEMO_BYTES + (sizeof(rec_sc_t) << REC_SC_LG))
 _Static_assert(REC_FRAMES_CAP <= HT_UNWIND_MEMO_FRAMES, "the memo covers the deepest walk");
 _Static_assert(sizeof(void *) == sizeof(uint64_t), "frames are unwound in place as uint64_t");
 static HT_TLS void **rec_frames;
+static HT_TLS rec_sc_t *rec_sc; /* in the same mapping; NULL without one */
 
 static void **
 rec_frames_get(const ht_rec_tls_t *t)
@@ -265,6 +274,7 @@ rec_frames_get(const ht_rec_tls_t *t)
     }
     rec_frames = (void **)m;
     ht_unwind_memo_set((char *)m + REC_FRAMES_CAP * sizeof(void *));
+    rec_sc = (rec_sc_t *)((char *)m + REC_FRAMES_CAP * sizeof(void *) + HT_UNWIND_MEMO_BYTES);
     return rec_frames;
 }
 
@@ -273,6 +283,7 @@ rec_frames_release(void)
 {
     if (rec_frames && rec_frames != REC_FRAMES_NONE) {
         ht_unwind_memo_set(NULL);
+        rec_sc = NULL;
         munmap(rec_frames, REC_FRAMES_MAP);
     }
     rec_frames = REC_FRAMES_NONE;
@@ -344,6 +355,24 @@ rec_intern(const ht_rec_tls_t *t, const uint64_t *frames, uint32_t n)
     if (n == rec_last_n && rec_last_gen == t->gen && rec_last_frames &&
         memcmp(rec_last_frames, frames, (size_t)n * sizeof(uint64_t)) == 0)
         return rec_last_id;
+    // Then the thread's recent stacks, found by depth and the two leaf
+    // frames, compared whole: the shared table is tens of MB, and a probe
+    // there is a cache and TLB miss (python3's stacks change at nearly
+    // every allocation, among a few thousand).
+    rec_sc_t *e = NULL;
+    if (rec_sc) {
+        uint64_t k = (frames[0] ^ (frames[n > 1] * 0x9e3779b97f4a7c15ull) ^ n) *
+                     0xff51afd7ed558ccdull;
+        e = &rec_sc[k >> (64 - REC_SC_LG)];
+        if (e->gen == t->gen && e->n == n && e->frames &&
+            memcmp(e->frames, frames, (size_t)n * sizeof(uint64_t)) == 0) {
+            rec_last_frames = e->frames;
+            rec_last_n = n;
+            rec_last_id = e->id;
+            rec_last_gen = t->gen;
+            return e->id;
+        }
+    }
     uint64_t id = ht_ring_stack_intern(rec_ring, frames, n);
     uint32_t m = 0;
     const uint64_t *f = id ? ht_ring_stack_get(rec_ring, id, &m) : NULL;
@@ -352,6 +381,8 @@ rec_intern(const ht_rec_tls_t *t, const uint64_t *frames, uint32_t n)
         rec_last_n = n;
         rec_last_id = id;
         rec_last_gen = t->gen;
+        if (e)
+            *e = (rec_sc_t){f, id, t->gen, n};
     }
     return id;
 }

@@ -320,6 +320,64 @@ START_TEST(test_rec_clock_second_thread)
 }
 END_TEST
 
+/* Stacks that alternate: the last stack never matches, so the thread's
+ * recent-stacks cache (rec_intern) serves them. Two paths share depth and
+ * the two leaf frames (the cache's key) and differ further up: each keeps
+ * its one id, and the ids differ, because a hit is compared whole. */
+static __attribute__((noinline)) void
+alt_leaf(void *p, size_t n)
+{
+    fake_malloc(p, n);
+    __asm__ volatile("" ::: "memory");
+}
+
+static __attribute__((noinline)) void
+alt_mid(void *p, size_t n)
+{
+    alt_leaf(p, n);
+    __asm__ volatile("" ::: "memory");
+}
+
+static __attribute__((noinline)) void
+alt_outer1(void *p)
+{
+    alt_mid(p, 1);
+    __asm__ volatile("" ::: "memory");
+}
+
+static __attribute__((noinline)) void
+alt_outer2(void *p)
+{
+    alt_mid(p, 2);
+    __asm__ volatile("" ::: "memory");
+}
+
+START_TEST(test_rec_alternating_stacks)
+{
+    rec_setup(0, 16);
+    static char blk[40][16];
+    for (int i = 0; i < 40; i++) {
+        if (i % 2)
+            alt_outer2(blk[i]);
+        else
+            alt_outer1(blk[i]);
+    }
+    got_t *g = drain();
+    uint64_t id[2] = {0, 0};
+    for (int i = 0; i < 40; i++) {
+        const ht_tf_rec_t *a = find(g, HT_TF_ALLOC, (uintptr_t)blk[i], 0);
+        ck_assert_ptr_nonnull(a);
+        int k = (int)a->size - 1;
+        ck_assert(k == 0 || k == 1);
+        if (!id[k])
+            id[k] = a->stack;
+        ck_assert_uint_eq(a->stack, id[k]);
+    }
+    ck_assert_uint_ne(id[0], id[1]);
+    got_free(g);
+}
+END_TEST
+
 START_TEST(test_rec_sampled)
 {
     const uint64_t R = 8192;
@@ -484,6 +542,7 @@ suite_rec(void)
     tcase_add_test(tc, test_rec_realloc);
     tcase_add_test(tc, test_rec_deep_stack);
     tcase_add_test(tc, test_rec_clock_second_thread);
+    tcase_add_test(tc, test_rec_alternating_stacks);
     tcase_add_test(tc, test_rec_sampled);
     tcase_add_test(tc, test_rec_threads_and_snapshot);
     tcase_add_test(tc, test_rec_guard_and_exclude);

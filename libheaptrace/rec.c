@@ -691,11 +691,9 @@ ht_rec_realloc_pre(void *old, ht_rec_realloc_t *rr)
     if (!ht_live_maybe(old))
         return;
     int saved = errno;
-    if (rec_rate == 0) {
-        // --all: maybe recorded; the collector knows (ht_rec_free_slow).
-        rr->tracked = 1;
-        rr->ts = rec_now(&ht_rec_tls);
-    } else if (ht_live_remove(old, &rr->size)) {
+    // --all keeps no table: maybe recorded, the collector knows
+    // (ht_rec_free_slow). Sampled: recorded if it was in the table.
+    if (rec_rate == 0 || ht_live_remove(old, &rr->size)) {
         rr->tracked = 1;
         rr->ts = rec_now(&ht_rec_tls);
     }
@@ -739,11 +737,7 @@ ht_rec_realloc_post(void *old, void *newp, size_t size, const ht_rec_realloc_t *
     if (!newp)
         return;
     // ht_rec_alloc, with the slow path at that time.
-    t->allocs++;
-    t->alloc_bytes += size;
-    int64_t c = t->countdown - (int64_t)size - 1;
-    t->countdown = c;
-    if (HT_UNLIKELY(c <= 0))
+    if (ht_rec_alloc_count(t, size))
         rec_alloc_slow_at(newp, size, caller, ts);
 }
 

@@ -77,19 +77,26 @@ extern _Atomic int ht_rec_state;
 HT_NOINLINE void ht_rec_alloc_slow(void *p, size_t size, void *caller);
 HT_NOINLINE void ht_rec_free_slow(void *p, void *caller);
 
+/* Count an allocation of `size` bytes in the totals and the countdown;
+ * true when it is to be recorded (the slow path's turn). [as-safe] */
+HT_INLINE int
+ht_rec_alloc_count(ht_rec_tls_t *t, size_t size)
+{
+    t->allocs++;
+    __asm__("" : "+m"(t->allocs)); // two plain adds, not SSE (see below)
+    t->alloc_bytes += size;
+    int64_t c = t->countdown - (int64_t)size - 1;
+    t->countdown = c;
+    return HT_UNLIKELY(c <= 0);
+}
+
 /* After a successful allocation of `size` bytes at p. `caller` is the
  * return address of the interposed function (its caller's frame); frames
  * below it are the shim's and are cut from the backtrace. [as-safe] */
 HT_INLINE void
 ht_rec_alloc(void *p, size_t size, void *caller)
 {
-    ht_rec_tls_t *t = &ht_rec_tls;
-    t->allocs++;
-    __asm__("" : "+m"(t->allocs)); // two plain adds, not SSE (see below)
-    t->alloc_bytes += size;
-    int64_t c = t->countdown - (int64_t)size - 1;
-    t->countdown = c;
-    if (HT_UNLIKELY(c <= 0))
+    if (ht_rec_alloc_count(&ht_rec_tls, size))
         ht_rec_alloc_slow(p, size, caller);
 }
 
@@ -102,12 +109,7 @@ HT_INLINE void
 ht_rec_alloc_fp(void *p, size_t size, void *caller, void *fp)
 {
     ht_rec_tls_t *t = &ht_rec_tls;
-    t->allocs++;
-    __asm__("" : "+m"(t->allocs));
-    t->alloc_bytes += size;
-    int64_t c = t->countdown - (int64_t)size - 1;
-    t->countdown = c;
-    if (HT_UNLIKELY(c <= 0)) {
+    if (ht_rec_alloc_count(t, size)) {
         t->walk_fp = (void **)fp;
         ht_rec_alloc_slow(p, size, caller);
         t->walk_fp = NULL;

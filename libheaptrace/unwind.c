@@ -848,8 +848,11 @@ ht_unwind_memo_set(void *mem)
  * frame count, or -1 (a word changed, or prev stopped at a max short of
  * ours): walk on. The sanity checks of the walk passed for prev on the
  * same values, all but the window, which depends on where this walk began.
+ * Out of line: inlined into the walk's loop, gcc ran out of registers and
+ * kept `steps`' flag as a byte on the stack, reloaded as a word -- a load
+ * the store cannot forward to, 40% of the walk's samples in realloc_parse.
  */
-static int
+static HT_NOINLINE int
 unwind_memo_finish(const unwind_memo_t *prev, uint32_t pi, unwind_memo_t *next, int n,
                    void **frames, int max, uintptr_t limit)
 {
@@ -860,7 +863,7 @@ unwind_memo_finish(const unwind_memo_t *prev, uint32_t pi, unwind_memo_t *next, 
     // The steps from frames pi .. pi + take - 2 made the frames after
     // them; the step from the last one, only if the walk goes on to read
     // where it ends (IP 0).
-    uint32_t steps = take - 1 + (take == want && prev->how == MEMO_ZERO);
+    uint32_t steps = take - 1 + (uint32_t)(take == want) * (uint32_t)(prev->how == MEMO_ZERO);
     const unwind_mframe_t *f = prev->f + pi;
     for (uint32_t j = 0; j < steps; j++) {
         if (f[j + 1].sp > limit || *(const uintptr_t *)(f[j + 1].sp - 8) != f[j + 1].ip)

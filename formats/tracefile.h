@@ -49,6 +49,12 @@ int ht_tfw_open(ht_tfw_t **out, const char *path, const ht_file_info_t *info, ui
  * Returns 0 or -errno. */
 int ht_tfw_put_segment(ht_tfw_t *w, uint64_t seq, uint64_t t0, uint64_t t1, const uint8_t *raw,
                        size_t len);
+/* Compress the next `len` raw bytes of the segment being built now, ahead
+ * of its ht_tfw_put_segment (which then takes only the bytes after them):
+ * a long segment is compressed while the program runs, not all at once at
+ * its end. The same frame as put_segment alone would make. An error here
+ * fails that segment only. Returns 0 or -errno. */
+int ht_tfw_seg_feed(ht_tfw_t *w, const uint8_t *raw, size_t len);
 /* Bytes written so far (including what was overwritten in ring mode). */
 uint64_t ht_tfw_bytes_written(const ht_tfw_t *w);
 /* fsync-free close; returns the sticky error, if any. */

@@ -174,6 +174,58 @@ START_TEST(test_round_trip)
 }
 END_TEST
 
+/* A segment streamed in uneven parts (ht_tfw_seg_feed) reads back as the
+ * same bytes as one written whole, beside whole ones, compressible or not;
+ * a segment whose stream failed is not written, and the next one is. */
+START_TEST(test_streamed_segments)
+{
+    ht_file_info_t fi = make_info();
+    ht_tfw_t *w;
+    ck_assert_int_eq(ht_tfw_open(&w, path, &fi, 0), 0);
+    for (size_t i = 0; i < 4; i++) {
+        make_seg(i, 60000 + 7000 * (unsigned)i, (int)(i & 1)); // 1-2 MB each
+        if (i == 2) {
+            ck_assert_int_eq(ht_tfw_put_segment(w, i, i, i, segs[i], seglen[i]), 0);
+            continue;
+        }
+        size_t off = 0, part = 100000 + 77777 * i;
+        while (seglen[i] - off > part) {
+            ck_assert_int_eq(ht_tfw_seg_feed(w, segs[i] + off, part), 0);
+            off += part;
+            part += 12345;
+        }
+        ck_assert_int_eq(ht_tfw_put_segment(w, i, i, i, segs[i] + off, seglen[i] - off), 0);
+    }
+    // Too much for one segment: that segment fails, the writer goes on.
+    static uint8_t big[1u << 20];
+    int rc = 0;
+    for (size_t k = 0; rc == 0 && k <= HT_TF_SEG_RAW_MAX / sizeof big; k++)
+        rc = ht_tfw_seg_feed(w, big, sizeof big);
+    ck_assert_int_eq(rc, -EINVAL);
+    ck_assert_int_eq(ht_tfw_put_segment(w, 4, 4, 4, big, 16), -EINVAL);
+    ck_assert_int_eq(ht_tfw_put_segment(w, 5, 5, 5, segs[0], seglen[0]), 0);
+    ck_assert_int_eq(ht_tfw_close(w), 0);
+
+    char err[256] = "";
+    ht_tfr_t *r;
+    ck_assert_int_eq(ht_tfr_open(&r, path, err, sizeof err), 0);
+    ck_assert_uint_eq(ht_tfr_nsegs(r), 5);
+    for (size_t i = 0; i < 5; i++) {
+        size_t j = i < 4 ? i : 0;
+        const ht_tfr_seg_t *s = ht_tfr_seg(r, i);
+        ck_assert_uint_eq(s->seq, i < 4 ? i : 5);
+        ck_assert_int_eq(s->status, HT_TFR_SEG_OK);
+        ck_assert_uint_eq(s->raw_len, seglen[j]);
+        const uint8_t *raw;
+        size_t len;
+        ck_assert_int_eq(ht_tfr_load(r, i, &raw, &len, err, sizeof err), 0);
+        ck_assert_uint_eq(len, seglen[j]);
+        ck_assert_mem_eq(raw, segs[j], len);
+    }
+    ht_tfr_close(r);
+}
+END_TEST
+
 START_TEST(test_ring_wrap)
 {
     const uint64_t max = 4096 + (96u << 10);
@@ -483,6 +535,7 @@ suite_tracefile(void)
     tcase_add_checked_fixture(tc, tf_setup, tf_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_round_trip);
+    tcase_add_test(tc, test_streamed_segments);
     tcase_add_test(tc, test_ring_wrap);
     tcase_add_test(tc, test_truncation_every_length);
     tcase_add_test(tc, test_bit_flips_never_crash);

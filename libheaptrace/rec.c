@@ -688,6 +688,7 @@ ht_rec_realloc_pre(void *old, ht_rec_realloc_t *rr)
     rr->tracked = 0;
     rr->size = 0;
     rr->ts = 0;
+    rr->fp = NULL;
     if (!ht_live_maybe(old))
         return;
     int saved = errno;
@@ -714,7 +715,7 @@ ht_rec_realloc_post(void *old, void *newp, size_t size, const ht_rec_realloc_t *
     t->frees++;
     if (!rr->tracked) {
         if (newp)
-            ht_rec_alloc(newp, size, caller);
+            ht_rec_alloc_fp(newp, size, caller, rr->fp);
         return;
     }
     // Clock readings (27 ns each on a KVM guest, the most expensive step
@@ -736,9 +737,12 @@ ht_rec_realloc_post(void *old, void *newp, size_t size, const ht_rec_realloc_t *
     errno = saved;
     if (!newp)
         return;
-    // ht_rec_alloc, with the slow path at that time.
-    if (ht_rec_alloc_count(t, size))
+    // ht_rec_alloc_fp, with the slow path at that time.
+    if (ht_rec_alloc_count(t, size)) {
+        t->walk_fp = (void **)rr->fp;
         rec_alloc_slow_at(newp, size, caller, ts);
+        t->walk_fp = NULL;
+    }
 }
 
 /* ------------------------------------------------------------------ */

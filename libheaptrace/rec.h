@@ -156,6 +156,9 @@ typedef struct ht_rec_realloc_s {
     uint64_t ts;   /* time before the real call */
     uint64_t size; /* recorded size of old, if tracked */
     int tracked;   /* old was a recorded pointer (now out of the live table) */
+    /* NULL, or the interposer's frame as for ht_rec_alloc_fp: the new
+     * block's backtrace then starts at the program's frame. */
+    void *fp;
 } ht_rec_realloc_t;
 
 /* Before the real realloc(old, ...), old non-NULL. [as-safe] */

@@ -158,8 +158,11 @@ shim_realloc_boot(void *old, size_t n, void *caller)
 }
 
 /* realloc proper, shared by realloc and reallocarray; `caller` is the
- * interposer's return address, where the program's frames begin. */
-static void *
+ * interposer's return address, where the program's frames begin. Out of
+ * line and reached by a tail jump, so that its frame lies right under the
+ * program's and the backtrace can start there (ht_rec_alloc_fp): five
+ * frames of ours not walked at every realloc of an --all run. */
+static HT_NOINLINE void *
 shim_realloc_impl(void *old, size_t n, void *caller)
 {
     if (HT_UNLIKELY(!shim_ready())) {
@@ -171,13 +174,14 @@ shim_realloc_impl(void *old, size_t n, void *caller)
     if (old == NULL) {
         void *p = ht_real.realloc(NULL, n);
         if (p)
-            ht_rec_alloc(p, n, caller);
+            ht_rec_alloc_fp(p, n, caller, __builtin_frame_address(0));
         return p;
     }
     if (HT_UNLIKELY(ht_boot_owns(old)))
         return shim_realloc_boot(old, n, caller);
     ht_rec_realloc_t rr;
     ht_rec_realloc_pre(old, &rr);
+    rr.fp = __builtin_frame_address(0);
     void *p = ht_real.realloc(old, n);
     ht_rec_realloc_post(old, p, n, &rr, caller);
     return p;

@@ -1672,19 +1672,23 @@ typedef struct coll_pev_s {
     uint8_t kind;
 } coll_pev_t;
 
-static int
-proc_pev_push(coll_proc_t *p, const coll_pev_t *v)
+/* The next free pending slot, or NULL (no memory). The caller fills it
+ * in place: a coll_pev_t built on the stack and copied was stored as
+ * words and reloaded as 16-byte vectors, which the stores cannot forward
+ * to -- four stalls a record, a quarter of the collector's time on
+ * realloc_parse --all. */
+static coll_pev_t *
+proc_pev_slot(coll_proc_t *p)
 {
     if (p->npev == p->cap_pev) {
         size_t nc = p->cap_pev ? p->cap_pev * 2 : 4096;
         coll_pev_t *n = realloc(p->pev, nc * sizeof *n);
         if (!n)
-            return -ENOMEM;
+            return NULL;
         p->pev = n;
         p->cap_pev = nc;
     }
-    p->pev[p->npev++] = *v;
-    return 0;
+    return &p->pev[p->npev];
 }
 
 /* Queue one consumed record (rec->tid set). Stack definitions are applied
@@ -1694,18 +1698,34 @@ proc_pend(coll_proc_t *p, ht_coll_src_t *s, const ht_tf_rec_t *r)
 {
     ht_coll_t *c = p->c;
     c->st.events++;
-    coll_pev_t v = {.ts = r->ts, .tid = r->tid, .kind = r->kind};
+    coll_pev_t *v;
     switch (r->kind) {
     case HT_TF_ALLOC:
     case HT_TF_ALLOC_W:
-        v.ptr = r->ptr;
-        v.size = r->size;
-        v.weight = r->weight;
-        v.stack = src_stack(c, s, r->stack);
-        break;
+        if (!(v = proc_pev_slot(p)))
+            break;
+        v->ts = r->ts;
+        v->ptr = r->ptr;
+        v->size = r->size;
+        v->weight = r->weight;
+        v->tid = r->tid;
+        v->stack = src_stack(c, s, r->stack);
+        v->off = v->len = 0;
+        v->kind = (uint8_t)r->kind;
+        p->npev++;
+        return;
     case HT_TF_FREE:
-        v.ptr = r->ptr;
-        break;
+        if (!(v = proc_pev_slot(p)))
+            break;
+        v->ts = r->ts;
+        v->ptr = r->ptr;
+        v->size = v->weight = 0;
+        v->tid = r->tid;
+        v->stack = 0;
+        v->off = v->len = 0;
+        v->kind = (uint8_t)r->kind;
+        p->npev++;
+        return;
     case HT_TF_STACK: {
         // Stacks normally live in the ring's table; a source that sends
         // them inline gets the same treatment.
@@ -1753,23 +1773,26 @@ proc_pend(coll_proc_t *p, ht_coll_src_t *s, const ht_tf_rec_t *r)
             p->dropped++;
             return;
         }
+        if (!(v = proc_pev_slot(p)))
+            break;
         ht_tf_enc_t e;
         ht_tf_enc_init(&e, p->arena + p->arena_n, p->arena_cap - p->arena_n);
         if (ht_tf_put_rec(&e, r) < 0) {
             p->dropped++;
             return;
         }
-        v.off = (uint32_t)p->arena_n;
-        v.len = (uint32_t)(e.p - (p->arena + p->arena_n));
-        p->arena_n += v.len;
-        break;
+        *v = (coll_pev_t){.ts = r->ts, .tid = r->tid, .kind = (uint8_t)r->kind};
+        v->off = (uint32_t)p->arena_n;
+        v->len = (uint32_t)(e.p - (p->arena + p->arena_n));
+        p->arena_n += v->len;
+        p->npev++;
+        return;
     }
     default:
         c->st.bad_records++;
         return;
     }
-    if (proc_pev_push(p, &v) < 0)
-        p->dropped++;
+    p->dropped++; // no memory for the pending slot
 }
 
 /* Stable sort of the pending records by ts. They arrive as sorted runs

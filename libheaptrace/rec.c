@@ -345,6 +345,17 @@ static HT_TLS const uint64_t *rec_last_frames;
 static HT_TLS uint64_t rec_last_id, rec_last_gen;
 static HT_TLS uint32_t rec_last_n;
 
+/* Two traces of n frames alike? Leaf first; a loop, not memcmp: traces
+ * are a few words, which a call and its size dispatch cost more than. */
+static inline int
+rec_frames_eq(const uint64_t *a, const uint64_t *b, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return 0;
+    return 1;
+}
+
 static inline uint64_t
 rec_intern(const ht_rec_tls_t *t, const uint64_t *frames, uint32_t n)
 {
@@ -353,7 +364,7 @@ rec_intern(const ht_rec_tls_t *t, const uint64_t *frames, uint32_t n)
     if (n > HT_TF_MAX_FRAMES)
         n = HT_TF_MAX_FRAMES; // as ht_ring_stack_intern cuts
     if (n == rec_last_n && rec_last_gen == t->gen && rec_last_frames &&
-        memcmp(rec_last_frames, frames, (size_t)n * sizeof(uint64_t)) == 0)
+        rec_frames_eq(rec_last_frames, frames, n))
         return rec_last_id;
     // Then the thread's recent stacks, found by depth and the two leaf
     // frames, compared whole: the shared table is tens of MB, and a probe
@@ -364,8 +375,7 @@ rec_intern(const ht_rec_tls_t *t, const uint64_t *frames, uint32_t n)
         uint64_t k = (frames[0] ^ (frames[n > 1] * 0x9e3779b97f4a7c15ull) ^ n) *
                      0xff51afd7ed558ccdull;
         e = &rec_sc[k >> (64 - REC_SC_LG)];
-        if (e->gen == t->gen && e->n == n && e->frames &&
-            memcmp(e->frames, frames, (size_t)n * sizeof(uint64_t)) == 0) {
+        if (e->gen == t->gen && e->n == n && e->frames && rec_frames_eq(e->frames, frames, n)) {
             rec_last_frames = e->frames;
             rec_last_n = n;
             rec_last_id = e->id;
@@ -584,6 +594,27 @@ ht_rec_note_dlopen(void)
     atomic_store_explicit(&rec_dlopen_ts, ht_clock_ns(), memory_order_relaxed);
 }
 
+/* An allocation to record, inside rec_enter: the sampling decision, then
+ * the record. `fresh`: the thread was set up by this rec_enter, so its
+ * first countdown was drawn just now, and this allocation must pass
+ * through it like any other. */
+static void
+rec_alloc_entered(ht_rec_tls_t *t, void *p, size_t size, void *caller, uint64_t ts, int fresh)
+{
+    if (rec_rate)
+        ht_live_prefetch(p); // its slot is needed after the unwinding
+    uint64_t weight = HT_TF_WEIGHT_ONE;
+    if (rec_rate) {
+        if (fresh && (t->countdown -= (int64_t)size + 1) > 0)
+            return;
+        weight = ht_sample_weight(size, rec_rate);
+        t->countdown = ht_sample_next(&t->rng, rec_rate);
+    } else {
+        t->countdown = 0;
+    }
+    rec_record_alloc(t, p, size, weight, caller, ts);
+}
+
 /* ht_rec_alloc_slow at a given time (0: read the clock). */
 static void
 rec_alloc_slow_at(void *p, size_t size, void *caller, uint64_t given)
@@ -610,22 +641,8 @@ rec_alloc_slow_at(void *p, size_t size, void *caller, uint64_t given)
         errno = saved;
         return;
     }
-    if (rec_rate)
-        ht_live_prefetch(p); // its slot is needed after the unwinding
-    uint64_t weight = HT_TF_WEIGHT_ONE;
-    if (rec_rate) {
-        // A thread's first countdown was drawn just now: this allocation
-        // must pass through it like any other.
-        if (fresh && (t->countdown -= (int64_t)size + 1) > 0)
-            goto out;
-        weight = ht_sample_weight(size, rec_rate);
-        t->countdown = ht_sample_next(&t->rng, rec_rate);
-    } else {
-        t->countdown = 0;
-    }
-    rec_record_alloc(t, p, size, weight, caller, ts);
+    rec_alloc_entered(t, p, size, caller, ts, fresh);
     rec_after_event(t, ts);
-out:
     rec_leave();
     errno = saved;
 }
@@ -723,26 +740,35 @@ ht_rec_realloc_post(void *old, void *newp, size_t size, const ht_rec_realloc_t *
     // call, and one reading after it serves the ALLOC as well. A block
     // resized in place was ours throughout, so no other thread's event on
     // its address can fall between the two: the time before the call
-    // serves both, and no reading is needed here at all.
+    // serves both, and no reading is needed here at all. Both records are
+    // made in one pass through rec_enter; the allocation is counted
+    // before it (the guard puts the counters back as they were).
+    int want = newp && ht_rec_alloc_count(t, size);
     int saved = errno;
     uint64_t ts = 0;
+    int fresh = t->gen != atomic_load_explicit(&rec_gen, memory_order_relaxed);
     if (rec_enter(t, &ts, newp == old ? rr->ts : 0) == 0) {
         t->free_bytes += rr->size;
         rec_record_free(t, old, rr->ts);
+        if (want) {
+            // ht_rec_alloc_fp's frame, for the new block's backtrace
+            t->walk_fp = (void **)rr->fp;
+            rec_alloc_entered(t, newp, size, caller, ts, fresh);
+            t->walk_fp = NULL;
+        }
+        rec_after_event(t, ts);
         rec_leave();
-    } else if (rec_rate && atomic_load_explicit(&ht_rec_state, memory_order_relaxed) == HT_REC_ON &&
-               rec_ring) {
-        atomic_fetch_add_explicit(&rec_ring->hdr->lost_events, 1, memory_order_relaxed);
-    }
-    errno = saved;
-    if (!newp)
+        errno = saved;
         return;
-    // ht_rec_alloc_fp, with the slow path at that time.
-    if (ht_rec_alloc_count(t, size)) {
-        t->walk_fp = (void **)rr->fp;
-        rec_alloc_slow_at(newp, size, caller, ts);
-        t->walk_fp = NULL;
     }
+    if (rec_rate && atomic_load_explicit(&ht_rec_state, memory_order_relaxed) == HT_REC_ON &&
+        rec_ring)
+        atomic_fetch_add_explicit(&rec_ring->hdr->lost_events, 1, memory_order_relaxed);
+    errno = saved;
+    // Not recordable now (guarded, off, pending): the allocation's slow
+    // path resets the countdown as it would for a malloc.
+    if (want)
+        rec_alloc_slow_at(newp, size, caller, 0);
 }
 
 /* ------------------------------------------------------------------ */

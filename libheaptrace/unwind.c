@@ -875,6 +875,12 @@ unwind_memo_finish(const unwind_memo_t *prev, uint32_t pi, unwind_memo_t *next, 
     }
     for (uint32_t j = 0; j < take; j++)
         frames[n + (int)j] = (void *)f[j].ip;
+    if (n == 0 && pi == 0 && take == want) {
+        // The whole walk again (a loop's allocation): prev stays the memo
+        // as it is, nothing to copy (unwind_walk_impl keeps it).
+        unwind_stats.memo_frames += take;
+        return (int)take;
+    }
     memcpy(&next->f[n], f, (size_t)(take + 1) * sizeof *f);
     next->n = (uint32_t)n + take;
     next->how = take == want ? prev->how : MEMO_MAX;
@@ -1011,6 +1017,12 @@ ht_unwind_walk_impl(void **frames, int max, uintptr_t sp, uintptr_t rbp)
                 if (pi < prev->n && prev->f[pi].sp == sp && prev->f[pi].ip == ip &&
                     (prev->f[pi].rbp == rbp || !(prev->f[pi].flags & MEMO_RBP_USED))) {
                     int k = unwind_memo_finish(prev, pi, next, n, (void **)frames, max, limit);
+                    if (k >= 0 && n == 0 && pi == 0 && (uint32_t)k == prev->n) {
+                        // A repeat of the previous walk: it stays the memo.
+                        memo_n = k;
+                        n = k;
+                        goto out_ok;
+                    }
                     if (k >= 0) {
                         memo_n = k - n;
                         n = k;
@@ -1086,6 +1098,7 @@ memo_done:
         unwind_memo_next = unwind_memo_prev;
         unwind_memo_prev = next;
     }
+out_ok:
     rc = n;
     goto out;
 fallback:

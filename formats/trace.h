@@ -37,7 +37,10 @@
 #include <stdint.h>
 
 /* Bumped on any incompatible change of records, file or segment header. */
-#define HT_TF_VERSION 5
+#define HT_TF_VERSION 6
+/* The oldest version the reader still takes: 5 differs only in its file
+ * header (fixed-size strings, data at 4096). */
+#define HT_TF_VERSION_MIN 5
 
 /* Segment streams count "d" fields in milliseconds (rings in ns). The
  * collector orders events exactly with the ns times of the ring before it

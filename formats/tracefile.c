@@ -26,19 +26,28 @@
 
 #define TF_FILE_MAGIC "HTTRACE\0"
 #define TF_SEG_MAGIC "HTSEGMT\0"
-#define TF_DATA_OFF 4096u
 #define TF_SEG_HDR 64u
-/* File header: fixed fields, three strings, then a CRC of everything
- * before it. Offsets are the spec in docs/FORMAT.md. */
-#define TF_FH_EXE 72u
-#define TF_FH_ARGV (TF_FH_EXE + 1024u)
-#define TF_FH_HOST (TF_FH_ARGV + 2048u)
-#define TF_FH_CRC (TF_FH_HOST + 256u)
-#define TF_FH_LEN (TF_FH_CRC + 4u)
-/* Smallest ring bound: the header plus room for a few real segments. */
-#define TF_MIN_RING (TF_DATA_OFF + (64u << 10))
+/* Version 6 file header: fixed fields, the lengths of three strings, the
+ * strings, then a CRC of everything before it; the data begins at the next
+ * multiple of 8. Offsets are the spec in docs/FORMAT.md. */
+#define TF_FH_LENS 72u  /* u16 exe_len, argv_len, host_len, reserved */
+#define TF_FH_STRS 80u  /* the strings, back to back, no NUL */
+#define TF_EXE_MAX 1023u
+#define TF_ARGV_MAX 2047u
+#define TF_HOST_MAX 255u
+#define TF_FH_MAX (TF_FH_STRS + TF_EXE_MAX + TF_ARGV_MAX + TF_HOST_MAX + 4u)
+/* Version 5 (still read): fixed-size strings, data at 4096. */
+#define TF5_DATA_OFF 4096u
+#define TF5_FH_EXE 72u
+#define TF5_FH_ARGV (TF5_FH_EXE + 1024u)
+#define TF5_FH_HOST (TF5_FH_ARGV + 2048u)
+#define TF5_FH_CRC (TF5_FH_HOST + 256u)
+#define TF5_FH_LEN (TF5_FH_CRC + 4u)
+/* Smallest ring bound: room for the largest header and a few real
+ * segments. */
+#define TF_MIN_RING (4096u + (64u << 10))
 
-_Static_assert(TF_FH_LEN <= TF_DATA_OFF, "file header must fit before the data");
+_Static_assert(TF_FH_MAX <= 4096u, "file header fits below the smallest ring's data");
 
 static void
 tf_put16(uint8_t *p, uint16_t v)
@@ -83,15 +92,6 @@ tf_align8(uint64_t v)
     return (v + 7) & ~(uint64_t)7;
 }
 
-/* Copy a C string into a fixed NUL-padded field, truncating. */
-static void
-tf_put_str(uint8_t *dst, size_t cap, const char *s)
-{
-    size_t n = strnlen(s, cap - 1);
-    memcpy(dst, s, n);
-    memset(dst + n, 0, cap - n);
-}
-
 /* ---- writer ---- */
 
 struct ht_tfw_s {
@@ -99,6 +99,7 @@ struct ht_tfw_s {
     int err;           /* sticky: first write error, as -errno */
     uint64_t pid;
     uint64_t max_size; /* 0: unbounded */
+    uint64_t data_off; /* where the data area (and each ring lap) begins */
     uint64_t off;      /* where the next segment goes */
     uint64_t written;  /* bytes written, overwritten ones included */
     ZSTD_CCtx *cctx;
@@ -159,7 +160,10 @@ ht_tfw_open(ht_tfw_t **out, const char *path, const ht_file_info_t *info, uint64
     // valid one even when the segment CRC is not available (torn tail).
     ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
 
-    uint8_t *h = calloc(1, TF_DATA_OFF);
+    size_t le = strnlen(info->exe, TF_EXE_MAX), la = strnlen(info->argv, TF_ARGV_MAX),
+           lh = strnlen(info->host, TF_HOST_MAX);
+    size_t hl = TF_FH_STRS + le + la + lh + 4, doff = (size_t)tf_align8(hl);
+    uint8_t *h = calloc(1, doff);
     if (!h) {
         ZSTD_freeCCtx(w->cctx);
         free(w);
@@ -167,8 +171,8 @@ ht_tfw_open(ht_tfw_t **out, const char *path, const ht_file_info_t *info, uint64
     }
     memcpy(h, TF_FILE_MAGIC, 8);
     tf_put32(h + 8, HT_TF_VERSION);
-    tf_put32(h + 12, TF_FH_LEN);
-    tf_put32(h + 16, TF_DATA_OFF);
+    tf_put32(h + 12, (uint32_t)hl);
+    tf_put32(h + 16, (uint32_t)doff);
     tf_put32(h + 20, info->flags);
     tf_put64(h + 24, max_size);
     tf_put64(h + 32, info->start_realtime_ns);
@@ -177,10 +181,14 @@ ht_tfw_open(ht_tfw_t **out, const char *path, const ht_file_info_t *info, uint64
     tf_put64(h + 56, info->sample_rate);
     tf_put32(h + 64, info->max_depth);
     tf_put32(h + 68, 0);
-    tf_put_str(h + TF_FH_EXE, 1024, info->exe);
-    tf_put_str(h + TF_FH_ARGV, 2048, info->argv);
-    tf_put_str(h + TF_FH_HOST, 256, info->host);
-    tf_put32(h + TF_FH_CRC, tf_crc(h, TF_FH_CRC));
+    tf_put16(h + TF_FH_LENS, (uint16_t)le);
+    tf_put16(h + TF_FH_LENS + 2, (uint16_t)la);
+    tf_put16(h + TF_FH_LENS + 4, (uint16_t)lh);
+    tf_put16(h + TF_FH_LENS + 6, 0);
+    memcpy(h + TF_FH_STRS, info->exe, le);
+    memcpy(h + TF_FH_STRS + le, info->argv, la);
+    memcpy(h + TF_FH_STRS + le + la, info->host, lh);
+    tf_put32(h + hl - 4, tf_crc(h, hl - 4));
 
     int rc;
     w->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -188,7 +196,7 @@ ht_tfw_open(ht_tfw_t **out, const char *path, const ht_file_info_t *info, uint64
         rc = -errno;
         goto fail;
     }
-    struct iovec iov = {h, TF_DATA_OFF};
+    struct iovec iov = {h, doff};
     rc = tfw_pwritev_all(w->fd, &iov, 1, 0);
     if (rc < 0) {
         // Leave no half-made file behind.
@@ -198,8 +206,9 @@ ht_tfw_open(ht_tfw_t **out, const char *path, const ht_file_info_t *info, uint64
     free(h);
     w->pid = info->pid;
     w->max_size = max_size;
-    w->off = TF_DATA_OFF;
-    w->written = TF_DATA_OFF;
+    w->data_off = doff;
+    w->off = doff;
+    w->written = doff;
     *out = w;
     return 0;
 fail:
@@ -353,8 +362,8 @@ ht_tfw_put_segment(ht_tfw_t *w, uint64_t seq, uint64_t t0, uint64_t t1, const ui
     // Ring mode: a segment that would cross the bound starts the next lap
     // at the first slot. One that cannot fit even there is still written
     // (the file then exceeds the bound) -- losing data silently is worse.
-    if (w->max_size && w->off + total > w->max_size && w->off > TF_DATA_OFF)
-        w->off = TF_DATA_OFF;
+    if (w->max_size && w->off + total > w->max_size && w->off > w->data_off)
+        w->off = w->data_off;
     struct iovec iov[3] = {
         {h, TF_SEG_HDR},
         {w->cbuf, clen},
@@ -430,6 +439,7 @@ tf_get64(const uint8_t *p)
 struct ht_tfr_s {
     int fd;
     uint64_t fsize;
+    uint64_t data_off; /* from the file header */
     ht_file_info_t info;
     ht_tfr_seg_t *segs;
     size_t nsegs, cap;
@@ -573,7 +583,9 @@ tfr_seg_hdr(const uint8_t *h, ht_tfr_seg_t *s)
         return -EBADMSG;
     if (tf_get32(h + 60) != tf_crc(h, 60))
         return -EBADMSG;
-    if (tf_get16(h + 8) != HT_TF_VERSION || tf_get16(h + 10) != TF_SEG_HDR)
+    // A segment is the same in both file versions we read.
+    uint16_t v = tf_get16(h + 8);
+    if (v < HT_TF_VERSION_MIN || v > HT_TF_VERSION || tf_get16(h + 10) != TF_SEG_HDR)
         return -EBADMSG;
     s->seq = tf_get64(h + 16);
     s->pid = tf_get64(h + 24);
@@ -592,7 +604,7 @@ tfr_seg_hdr(const uint8_t *h, ht_tfr_seg_t *s)
 static int
 tfr_scan(ht_tfr_t *r)
 {
-    uint64_t off = TF_DATA_OFF;
+    uint64_t off = r->data_off;
     while (off + TF_SEG_HDR <= r->fsize) {
         const uint8_t *h = tfr_peek(r, off, TF_SEG_HDR);
         if (!h)
@@ -702,7 +714,8 @@ ht_tfr_open(ht_tfr_t **out, const char *path, char *err, size_t errlen)
         tfr_err(err, errlen, "%s: out of memory", path);
         goto fail;
     }
-    const uint8_t *h = tfr_peek(r, 0, TF_FH_LEN);
+    // The fixed fields first: they say how long the header is.
+    const uint8_t *h = tfr_peek(r, 0, TF_FH_STRS);
     if (!h) {
         rc = -EBADMSG;
         uint8_t m[8];
@@ -720,22 +733,41 @@ ht_tfr_open(ht_tfr_t **out, const char *path, char *err, size_t errlen)
         goto fail;
     }
     uint32_t version = tf_get32(h + 8);
-    if (version != HT_TF_VERSION) {
+    if (version < HT_TF_VERSION_MIN || version > HT_TF_VERSION) {
         rc = -EBADMSG;
         // Say which side is older: a version 1 trace (pointers and ns in
         // every event) is simply recorded again with this heaptrace.
-        tfr_err(err, errlen, "%s: trace format version %u, this heaptrace reads version %u%s",
-                path, version, HT_TF_VERSION,
-                version < HT_TF_VERSION ? " (recorded by an older heaptrace: record it again)"
-                                        : " (recorded by a newer heaptrace)");
+        tfr_err(err, errlen, "%s: trace format version %u, this heaptrace reads versions %u-%u%s",
+                path, version, HT_TF_VERSION_MIN, HT_TF_VERSION,
+                version < HT_TF_VERSION_MIN
+                    ? " (recorded by an older heaptrace: record it again)"
+                    : " (recorded by a newer heaptrace)");
         goto fail;
     }
-    if (tf_get32(h + 12) != TF_FH_LEN || tf_get32(h + 16) != TF_DATA_OFF ||
-        tf_get32(h + TF_FH_CRC) != tf_crc(h, TF_FH_CRC)) {
+    uint32_t hl = tf_get32(h + 12), doff = tf_get32(h + 16);
+    size_t le = 0, la = 0, lh = 0;
+    bool sane;
+    if (version == 5) {
+        sane = hl == TF5_FH_LEN && doff == TF5_DATA_OFF;
+    } else {
+        le = tf_get16(h + TF_FH_LENS);
+        la = tf_get16(h + TF_FH_LENS + 2);
+        lh = tf_get16(h + TF_FH_LENS + 4);
+        sane = le <= TF_EXE_MAX && la <= TF_ARGV_MAX && lh <= TF_HOST_MAX &&
+               hl == TF_FH_STRS + le + la + lh + 4 && doff == ((hl + 7) & ~7u);
+    }
+    if (sane && !(h = tfr_peek(r, 0, hl))) {
+        rc = -EBADMSG;
+        tfr_err(err, errlen, "%s: trace header is truncated (%llu bytes)", path,
+                (unsigned long long)r->fsize);
+        goto fail;
+    }
+    if (!sane || tf_get32(h + hl - 4) != tf_crc(h, hl - 4)) {
         rc = -EBADMSG;
         tfr_err(err, errlen, "%s: trace header is damaged (checksum mismatch)", path);
         goto fail;
     }
+    r->data_off = doff;
     ht_file_info_t *fi = &r->info;
     fi->version = version;
     fi->flags = tf_get32(h + 20);
@@ -745,9 +777,18 @@ ht_tfr_open(ht_tfr_t **out, const char *path, char *err, size_t errlen)
     fi->pid = tf_get64(h + 48);
     fi->sample_rate = tf_get64(h + 56);
     fi->max_depth = tf_get32(h + 64);
-    tfr_get_str(fi->exe, sizeof fi->exe, h + TF_FH_EXE);
-    tfr_get_str(fi->argv, sizeof fi->argv, h + TF_FH_ARGV);
-    tfr_get_str(fi->host, sizeof fi->host, h + TF_FH_HOST);
+    if (version == 5) {
+        tfr_get_str(fi->exe, sizeof fi->exe, h + TF5_FH_EXE);
+        tfr_get_str(fi->argv, sizeof fi->argv, h + TF5_FH_ARGV);
+        tfr_get_str(fi->host, sizeof fi->host, h + TF5_FH_HOST);
+    } else {
+        memcpy(fi->exe, h + TF_FH_STRS, le);
+        fi->exe[le] = 0;
+        memcpy(fi->argv, h + TF_FH_STRS + le, la);
+        fi->argv[la] = 0;
+        memcpy(fi->host, h + TF_FH_STRS + le + la, lh);
+        fi->host[lh] = 0;
+    }
 
     if ((rc = tfr_scan(r)) < 0) {
         tfr_err(err, errlen, "%s: %s", path, rc == -ENOMEM ? "out of memory" : strerror(-rc));

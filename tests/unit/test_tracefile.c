@@ -96,6 +96,19 @@ write_trace(size_t n, unsigned recs, int noise, uint64_t max_size)
     ck_assert_int_eq(ht_tfw_close(w), 0);
 }
 
+static uint32_t
+le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void
+put_le32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
 static uint8_t *
 slurp(size_t *n)
 {
@@ -226,6 +239,78 @@ START_TEST(test_streamed_segments)
 }
 END_TEST
 
+/* The header is as long as its strings; the fields read back. A version 5
+ * file (fixed-size strings, data at 4096), made here from the spec in
+ * docs/FORMAT.md around the same segments, reads back the same. */
+START_TEST(test_header_v6_and_v5)
+{
+    write_trace(2, 300, 0, 0);
+    size_t n;
+    uint8_t *b = slurp(&n);
+    ht_file_info_t fi = make_info();
+    uint32_t hl = 80 + (uint32_t)(strlen(fi.exe) + strlen(fi.argv) + strlen(fi.host)) + 4;
+    ck_assert_uint_eq(le32(b + 8), 6);
+    ck_assert_uint_eq(le32(b + 12), hl);
+    ck_assert_uint_eq(le32(b + 16), (hl + 7) & ~7u);
+    ck_assert_uint_eq(le32(b + hl - 4), (uint32_t)crc32(0, b, hl - 4));
+
+    uint32_t doff = le32(b + 16);
+    size_t n5 = 4096 + (n - doff);
+    uint8_t *v5 = calloc(1, n5);
+    memcpy(v5, b, 72); // magic .. reserved: the same fields
+    put_le32(v5 + 8, 5);
+    put_le32(v5 + 12, 3404);
+    put_le32(v5 + 16, 4096);
+    strcpy((char *)v5 + 72, fi.exe);
+    strcpy((char *)v5 + 1096, fi.argv);
+    strcpy((char *)v5 + 3144, fi.host);
+    put_le32(v5 + 3400, (uint32_t)crc32(0, v5, 3400));
+    memcpy(v5 + 4096, b + doff, n - doff);
+    // Its segments say version 5 too.
+    for (size_t off = 4096; off + 64 <= n5; off += 8) {
+        uint8_t *h = v5 + off;
+        if (memcmp(h, "HTSEGMT", 8) != 0)
+            continue;
+        h[8] = 5;
+        put_le32(h + 60, (uint32_t)crc32(0, h, 60));
+    }
+    char p5[160];
+    snprintf(p5, sizeof p5, "%s/v5.htr", dir);
+    spit(p5, v5, n5);
+    for (int k = 0; k < 2; k++) {
+        char err[256] = "";
+        ht_tfr_t *r;
+        ck_assert_int_eq(ht_tfr_open(&r, k ? p5 : path, err, sizeof err), 0);
+        const ht_file_info_t *ri = ht_tfr_info(r);
+        ck_assert_uint_eq(ri->version, k ? 5 : 6);
+        ck_assert_str_eq(ri->exe, fi.exe);
+        ck_assert_str_eq(ri->argv, fi.argv);
+        ck_assert_str_eq(ri->host, fi.host);
+        ck_assert_uint_eq(ri->pid, 4242);
+        ck_assert_uint_eq(ri->start_mono_ns, 987654321);
+        ck_assert_uint_eq(ht_tfr_nsegs(r), 2);
+        for (size_t i = 0; i < 2; i++) {
+            const uint8_t *raw;
+            size_t len;
+            ck_assert_int_eq(ht_tfr_load(r, i, &raw, &len, err, sizeof err), 0);
+            ck_assert_uint_eq(len, seglen[i]);
+            ck_assert_mem_eq(raw, segs[i], len);
+        }
+        ht_tfr_close(r);
+    }
+    // A v6 header whose string lengths do not add up is refused.
+    b[72] ^= 1;
+    put_le32(b + hl - 4, (uint32_t)crc32(0, b, hl - 4));
+    spit(p5, b, n);
+    char err[256];
+    ht_tfr_t *r;
+    ck_assert_int_eq(ht_tfr_open(&r, p5, err, sizeof err), -EBADMSG);
+    ck_assert_ptr_nonnull(strstr(err, "damaged"));
+    free(v5);
+    free(b);
+}
+END_TEST
+
 START_TEST(test_ring_wrap)
 {
     const uint64_t max = 4096 + (96u << 10);
@@ -335,12 +420,13 @@ START_TEST(test_truncation_every_length)
     ht_tfr_close(r);
     size_t saw_torn = 0;
     size_t step = n / 3000 ? n / 3000 : 1;
+    size_t hl = le32(b + 12); // the header's length
     for (size_t len = 0; len <= n; len += (len < 4200 ? 1 : step)) {
         spit(cut, b, len);
         int opened;
         size_t ntorn;
         size_t ok = check_readable(cut, &opened, &ntorn);
-        if (len < 3404) {
+        if (len < hl) {
             ck_assert(!opened);
             continue;
         }
@@ -374,10 +460,11 @@ START_TEST(test_bit_flips_never_crash)
     snprintf(bad, sizeof bad, "%s/bad.htr", dir);
     srand(777);
     size_t header_refused = 0, seg_lost = 0;
+    size_t hl = le32(b + 12), doff = le32(b + 16);
     for (int iter = 0; iter < 600; iter++) {
         uint8_t *c = malloc(n);
         memcpy(c, b, n);
-        size_t pos = iter < 100 ? (size_t)rand() % 3404 : 4096 + (size_t)rand() % (n - 4096);
+        size_t pos = iter < 100 ? (size_t)rand() % hl : doff + (size_t)rand() % (n - doff);
         c[pos] ^= (uint8_t)(1u << (rand() % 8));
         spit(bad, c, n);
         int opened;
@@ -406,7 +493,7 @@ START_TEST(test_forged_lengths_and_junk)
     // over the limit: the reader must refuse it, not allocate 4 GiB.
     uint8_t *c = malloc(n + 64);
     memcpy(c, b, n);
-    uint8_t *h = c + 4096;
+    uint8_t *h = c + le32(b + 16); // the first segment, at data_off
     h[52] = h[53] = h[54] = h[55] = 0xff;
     uint32_t crc = (uint32_t)crc32(0, h, 60);
     for (int i = 0; i < 4; i++)
@@ -536,6 +623,7 @@ suite_tracefile(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_round_trip);
     tcase_add_test(tc, test_streamed_segments);
+    tcase_add_test(tc, test_header_v6_and_v5);
     tcase_add_test(tc, test_ring_wrap);
     tcase_add_test(tc, test_truncation_every_length);
     tcase_add_test(tc, test_bit_flips_never_crash);

@@ -195,6 +195,52 @@ int ht_tf_put_batch(ht_tf_enc_t *e, uint64_t pid, uint64_t tid, uint64_t ts);
 int ht_tf_put_alloc(ht_tf_enc_t *e, uint64_t ts, uint64_t ptr, uint64_t size, uint64_t stack,
                     uint64_t weight);  /* weight == HT_TF_WEIGHT_ONE writes ALLOC, else ALLOC_W */
 int ht_tf_put_free(ht_tf_enc_t *e, uint64_t ts, uint64_t ptr);
+
+/* ALLOC/ALLOC_W and FREE for the shim's hot path: the same bytes as
+ * ht_tf_put_alloc and ht_tf_put_free, into a ring buffer (tick 1) that
+ * has HT_TF_MAX_FIXED_REC bytes free -- ht_ring_writer_reserve said so --
+ * so no field is checked for room and nothing is rolled back. [as-safe] */
+static inline uint8_t *
+ht_tf_vput(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+static inline uint8_t *
+ht_tf_dput(ht_tf_enc_t *e, uint8_t *p, uint64_t ts)
+{
+    uint64_t d = ts > e->last_ts ? ts - e->last_ts : 0; // as enc_d: clamped
+    e->last_ts += d;
+    return ht_tf_vput(p, d);
+}
+static inline void
+ht_tf_put_alloc_reserved(ht_tf_enc_t *e, uint64_t ts, uint64_t ptr, uint64_t size,
+                         uint64_t stack, uint64_t weight)
+{
+    uint8_t *p = e->p;
+    int exact = weight == HT_TF_WEIGHT_ONE;
+    *p++ = exact ? HT_TF_ALLOC : HT_TF_ALLOC_W;
+    p = ht_tf_dput(e, p, ts);
+    p = ht_tf_vput(p, ptr);
+    p = ht_tf_vput(p, size);
+    p = ht_tf_vput(p, stack);
+    if (!exact)
+        p = ht_tf_vput(p, weight);
+    e->p = p;
+}
+static inline void
+ht_tf_put_free_reserved(ht_tf_enc_t *e, uint64_t ts, uint64_t ptr)
+{
+    uint8_t *p = e->p;
+    *p++ = HT_TF_FREE;
+    p = ht_tf_dput(e, p, ts);
+    e->p = ht_tf_vput(p, ptr);
+}
+
 int ht_tf_put_stack(ht_tf_enc_t *e, uint64_t id, const uint64_t *frames, uint32_t n);
 /* Stack id = frames (leaf first) followed by the last `keep` frames of
  * stack `base` (its root side): a stack that shares its callers with one

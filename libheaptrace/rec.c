@@ -424,16 +424,18 @@ rec_record_alloc(ht_rec_tls_t *t, void *p, uint64_t size, uint64_t weight, void 
         atomic_fetch_add_explicit(&rec_ring->hdr->lost_events, 1, memory_order_relaxed);
         return;
     }
-    if (ht_tf_put_alloc(&t->w.enc, ts, (uintptr_t)p, size, stack, weight) == 0)
-        ht_ring_writer_commit(rec_ring, &t->w);
+    // rec_put_ok reserved a whole fixed record: the unchecked encoder.
+    ht_tf_put_alloc_reserved(&t->w.enc, ts, (uintptr_t)p, size, stack, weight);
+    ht_ring_writer_commit(rec_ring, &t->w);
 }
 
 static void
 rec_record_free(ht_rec_tls_t *t, void *p, uint64_t ts)
 {
-    if (rec_put_ok(&t->w, HT_TF_MAX_FIXED_REC, ts) &&
-        ht_tf_put_free(&t->w.enc, ts, (uintptr_t)p) == 0)
+    if (rec_put_ok(&t->w, HT_TF_MAX_FIXED_REC, ts)) {
+        ht_tf_put_free_reserved(&t->w.enc, ts, (uintptr_t)p);
         ht_ring_writer_commit(rec_ring, &t->w);
+    }
 }
 
 /*

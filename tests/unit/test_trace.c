@@ -300,6 +300,36 @@ START_TEST(test_packed_events)
 END_TEST
 END_TEST
 
+/* The shim's unchecked ALLOC/FREE encoders write exactly the bytes of the
+ * checked ones, out-of-order times (clamped) and sampled weights included. */
+START_TEST(test_reserved_puts_match)
+{
+    static uint8_t a[1 << 16], b[1 << 16];
+    ht_tf_enc_t ea, eb;
+    ht_tf_enc_init(&ea, a, sizeof a);
+    ht_tf_enc_init(&eb, b, sizeof b);
+    uint64_t x = 88172645463325252ull, ts = 1000;
+    for (int i = 0; i < 1000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        ts = (x & 7) == 0 ? ts - (x >> 60) : ts + (x >> 40); // sometimes back
+        uint64_t ptr = x >> (x & 31), size = x >> 44, stack = x & 0xffff;
+        uint64_t w = (x & 3) ? HT_TF_WEIGHT_ONE : HT_TF_WEIGHT_ONE + (x >> 50);
+        if (x & 8) {
+            ck_assert_int_eq(ht_tf_put_alloc(&ea, ts, ptr, size, stack, w), 0);
+            ht_tf_put_alloc_reserved(&eb, ts, ptr, size, stack, w);
+        } else {
+            ck_assert_int_eq(ht_tf_put_free(&ea, ts, ptr), 0);
+            ht_tf_put_free_reserved(&eb, ts, ptr);
+        }
+        ck_assert_uint_eq((size_t)(ea.p - a), (size_t)(eb.p - b));
+        ck_assert_uint_eq(ea.last_ts, eb.last_ts);
+    }
+    ck_assert_mem_eq(a, b, (size_t)(ea.p - a));
+}
+END_TEST
+
 START_TEST(test_dec_random_bytes_never_crash)
 {
     srand(12345);
@@ -331,6 +361,7 @@ suite_trace(void)
     tcase_add_test(tc, test_enc_full_leaves_buffer_untouched);
     tcase_add_test(tc, test_dec_rejects_truncation_and_lies);
     tcase_add_test(tc, test_packed_events);
+    tcase_add_test(tc, test_reserved_puts_match);
     tcase_add_test(tc, test_dec_random_bytes_never_crash);
     suite_add_tcase(s, tc);
     return s;

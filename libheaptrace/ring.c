@@ -191,8 +191,10 @@ ring_sleep_ns(long ns)
     nanosleep(&ts, NULL);
 }
 
+/* ht_ring_writer_reserve when the owned buffer (if any) cannot take the
+ * record: hand it over, claim another. */
 int
-ht_ring_writer_reserve(ht_ring_t *r, ht_ring_writer_t *w, size_t need, uint64_t ts)
+ht_ring_writer_reserve_slow(ht_ring_t *r, ht_ring_writer_t *w, size_t need, uint64_t ts)
 {
     ht_ring_hdr_t *h = r->hdr;
     if (w->buf >= 0) {
@@ -252,15 +254,6 @@ ht_ring_writer_reserve(ht_ring_t *r, ht_ring_writer_t *w, size_t need, uint64_t 
     atomic_fetch_add_explicit(&h->waits, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&h->wait_ns, ht_now_ns() - t0, memory_order_relaxed);
     return rc;
-}
-
-void
-ht_ring_writer_commit(ht_ring_t *r, ht_ring_writer_t *w)
-{
-    if (w->buf < 0)
-        return;
-    uint32_t len = (uint32_t)(w->enc.p - ring_buf_base(r, (uint32_t)w->buf));
-    atomic_store_explicit(&r->bufs[w->buf].committed, len, memory_order_release);
 }
 
 void

@@ -13,9 +13,11 @@ CFLAGS  ?= -O2 -g
 BASEFLAGS := -std=c11 -D_GNU_SOURCE -I. -MMD -MP $(WARN) \
              -DHT_VERSION=\"$(VERSION)\" -DHT_PREFIX=\"$(PREFIX)\"
 SHIMFLAGS := -fPIC -fvisibility=hidden -ftls-model=initial-exec -fno-omit-frame-pointer
-PKGS_SHIM := libunwind libzstd zlib
+# The shim links libunwind only: libzstd is loaded by its own collector when
+# that runs (libheaptrace/shim_zstd.h), zlib's CRC and libm's log are its own.
+PKGS_SHIM := libunwind
 PKGS_HOST := libzstd zlib libelf
-LIBS_SHIM  = $(shell pkg-config --libs $(PKGS_SHIM) 2>/dev/null) -ldl -lpthread -lm
+LIBS_SHIM  = $(shell pkg-config --libs $(PKGS_SHIM) 2>/dev/null) -ldl -lpthread
 LIBS_HOST  = $(shell pkg-config --libs $(PKGS_HOST) 2>/dev/null) -ldwarf -lm -lpthread -ldl
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 
@@ -66,7 +68,7 @@ $(BUILD)/obj/host/%.o: %.c
 	$(CC) $(BASEFLAGS) $(CFLAGS) $(shell pkg-config --cflags libunwind 2>/dev/null) -c $< -o $@
 
 $(BUILD)/libheaptrace.so: $(SHIM_OBJ) libheaptrace/libheaptrace.map
-	$(CC) -shared -Wl,--version-script=libheaptrace/libheaptrace.map -Wl,-z,nodelete -Wl,-z,now \
+	$(CC) -shared -Wl,--version-script=libheaptrace/libheaptrace.map -Wl,-z,nodelete -Wl,-z,now -Wl,-z,defs \
 	    -o $@ $(SHIM_OBJ) $(LIBS_SHIM)
 
 $(BUILD)/heaptrace: $(CLI_OBJ) $(HOST_OBJ)

@@ -55,6 +55,8 @@ int ht_tfw_put_segment(ht_tfw_t *w, uint64_t seq, uint64_t t0, uint64_t t1, cons
  * its end. The same frame as put_segment alone would make. An error here
  * fails that segment only. Returns 0 or -errno. */
 int ht_tfw_seg_feed(ht_tfw_t *w, const uint8_t *raw, size_t len);
+/* CRC-32 as zlib's crc32(0, p, n), without zlib (the shim's). */
+uint32_t ht_tf_crc32_sw(const void *p, size_t n);
 /* Bytes written so far (including what was overwritten in ring mode). */
 uint64_t ht_tfw_bytes_written(const ht_tfw_t *w);
 /* fsync-free close; returns the sticky error, if any. */

@@ -41,5 +41,9 @@ int64_t ht_sample_next(uint64_t *state, uint64_t rate);
  * fixed point: round(ONE / (1 - exp(-(size+1)/rate))), never below ONE.
  * rate 0 returns ONE. [as-safe] [no-alloc] */
 uint64_t ht_sample_weight(uint64_t size, uint64_t rate);
+/* log(x) for a positive, finite, normal x, and 1 - exp(-x) for x >= 0,
+ * to within a few ulp: the shim's own, for it links no libm. */
+double ht_sample_log(double x);
+double ht_sample_expm1_neg(double x);
 
 #endif /* HT_LIBHEAPTRACE_SAMPLE_H */

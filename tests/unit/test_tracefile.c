@@ -311,6 +311,23 @@ START_TEST(test_header_v6_and_v5)
 }
 END_TEST
 
+/* The shim's CRC-32 is zlib's. */
+START_TEST(test_crc32_sw_is_zlibs)
+{
+    static uint8_t buf[4096];
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (size_t i = 0; i < sizeof buf; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        buf[i] = (uint8_t)x;
+    }
+    for (size_t n = 0; n <= sizeof buf; n += 1 + n / 3)
+        ck_assert_uint_eq(ht_tf_crc32_sw(buf, n), (uint32_t)crc32(0, buf, (uInt)n));
+    ck_assert_uint_eq(ht_tf_crc32_sw("123456789", 9), 0xCBF43926u); // the check value
+}
+END_TEST
+
 START_TEST(test_ring_wrap)
 {
     const uint64_t max = 4096 + (96u << 10);
@@ -624,6 +641,7 @@ suite_tracefile(void)
     tcase_add_test(tc, test_round_trip);
     tcase_add_test(tc, test_streamed_segments);
     tcase_add_test(tc, test_header_v6_and_v5);
+    tcase_add_test(tc, test_crc32_sw_is_zlibs);
     tcase_add_test(tc, test_ring_wrap);
     tcase_add_test(tc, test_truncation_every_length);
     tcase_add_test(tc, test_bit_flips_never_crash);

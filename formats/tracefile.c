@@ -22,7 +22,17 @@
 #include <unistd.h>
 #include <zstd.h>
 #ifdef HT_IN_SHIM
-#include "libheaptrace/shim_zstd.h" // zstd loaded when the collector starts
+/* zstd through ht_zstd (tracefile.h): loaded when the shim's collector
+ * starts, not linked. */
+#define ZSTD_createCCtx ht_zstd.createCCtx
+#define ZSTD_freeCCtx ht_zstd.freeCCtx
+#define ZSTD_CCtx_setParameter ht_zstd.CCtx_setParameter
+#define ZSTD_CCtx_reset ht_zstd.CCtx_reset
+#define ZSTD_compress ht_zstd.compress
+#define ZSTD_compress2 ht_zstd.compress2
+#define ZSTD_compressStream2 ht_zstd.compressStream2
+#define ZSTD_compressBound ht_zstd.compressBound
+#define ZSTD_isError ht_zstd.isError
 #else
 #include <zlib.h>
 #endif

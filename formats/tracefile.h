@@ -96,4 +96,39 @@ uint64_t ht_tfr_skipped_segs(const ht_tfr_t *r);
 int ht_tfr_load(ht_tfr_t *r, size_t i, const uint8_t **raw, size_t *len, char *err, size_t errlen);
 void ht_tfr_close(ht_tfr_t *r);
 
+#ifdef HT_IN_SHIM
+/*
+ * The shim's build of the writer calls zstd through ht_zstd, which
+ * libheaptrace/shim_zstd.c fills by loading libzstd when the shim's own
+ * collector starts (ht_tfw_open calls ht_zstd_load). The collector runs in
+ * the shim only when it was preloaded by hand with HEAPTRACE_OUTPUT; under
+ * `heaptrace record` it runs in the command. Linked, libzstd (with zlib
+ * for a CRC and libm for two functions) was loaded into every traced
+ * process for nothing: 0.6 ms of each process's start, which a traced
+ * shell script or build pays per command.
+ */
+#include <zstd.h>
+
+typedef struct ht_zstd_s {
+    ZSTD_CCtx *(*createCCtx)(void);
+    size_t (*freeCCtx)(ZSTD_CCtx *cctx);
+    size_t (*CCtx_setParameter)(ZSTD_CCtx *cctx, ZSTD_cParameter param, int value);
+    size_t (*CCtx_reset)(ZSTD_CCtx *cctx, ZSTD_ResetDirective reset);
+    size_t (*compress)(void *dst, size_t cap, const void *src, size_t len, int level);
+    size_t (*compress2)(ZSTD_CCtx *cctx, void *dst, size_t cap, const void *src, size_t len);
+    size_t (*compressStream2)(ZSTD_CCtx *cctx, ZSTD_outBuffer *out, ZSTD_inBuffer *in,
+                              ZSTD_EndDirective end);
+    size_t (*compressBound)(size_t len);
+    unsigned (*isError)(size_t code);
+} ht_zstd_t;
+
+extern ht_zstd_t ht_zstd;
+
+/* Load libzstd.so.1 once per address space (a forked child inherits it).
+ * Returns 0, or -1 when it cannot be loaded (said with ht_log). Not from
+ * inside malloc: dlopen allocates and takes the loader's lock. */
+int ht_zstd_load(void);
+
+#endif /* HT_IN_SHIM */
+
 #endif /* HT_FORMATS_TRACEFILE_H */

@@ -1,8 +1,8 @@
 /*
  * libheaptrace/shim_zstd.c -- loading libzstd for the shim's own
- * collector (contract: shim_zstd.h).
+ * collector (contract: ht_zstd in formats/tracefile.h, which says why).
  */
-#include "libheaptrace/shim_zstd.h"
+#include "formats/tracefile.h"
 
 #include <dlfcn.h>
 #include <pthread.h>

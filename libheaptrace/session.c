@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "formats/tracefile.h"
 #include "libheaptrace/boot.h"
 #include "libheaptrace/clock.h"
 #include "libheaptrace/live.h"
@@ -264,6 +265,12 @@ sess_coll_start(void)
         ht_log("HEAPTRACE_OUTPUT: this libheaptrace has no in-process collector; not recording");
         return -ENOSYS;
     }
+#ifdef HT_IN_SHIM
+    // libzstd is loaded now, not linked (formats/tracefile.h); without it
+    // the one line ht_zstd_load wrote is the whole story.
+    if (ht_zstd_load() < 0)
+        return -ELIBACC;
+#endif
     int rc = ht_coll_thread_start(&sess_ring, sess_out);
     if (rc < 0) {
         ht_log("cannot start the collector for %s (error %d); not recording", sess_out, -rc);

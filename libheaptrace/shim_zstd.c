@@ -20,7 +20,8 @@ zstd_load_once(void)
     void *h = dlopen("libzstd.so.1", RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         const char *e = dlerror();
-        ht_log("cannot load libzstd.so.1 for the collector: %s", e ? e : "unknown error");
+        ht_log("cannot load libzstd.so.1 for the collector: %s; not recording",
+               e ? e : "unknown error");
         return;
     }
     ht_zstd_t z;

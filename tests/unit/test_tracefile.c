@@ -134,6 +134,18 @@ spit(const char *p, const uint8_t *b, size_t n)
     fclose(f);
 }
 
+/* Segment i of r decompresses to exactly segs[j]. */
+static void
+expect_seg(ht_tfr_t *r, size_t i, size_t j)
+{
+    char err[256] = "";
+    const uint8_t *raw;
+    size_t len;
+    ck_assert_int_eq(ht_tfr_load(r, i, &raw, &len, err, sizeof err), 0);
+    ck_assert_uint_eq(len, seglen[j]);
+    ck_assert_mem_eq(raw, segs[j], len);
+}
+
 START_TEST(test_round_trip)
 {
     write_trace(NSEG, 500, 0, 0);
@@ -165,11 +177,7 @@ START_TEST(test_round_trip)
         ck_assert_uint_eq(s->raw_len, seglen[i]);
         ck_assert_int_eq(s->status, HT_TFR_SEG_OK);
         ck_assert_uint_eq(s->offset % 8, 0);
-        const uint8_t *raw;
-        size_t len;
-        ck_assert_int_eq(ht_tfr_load(r, i, &raw, &len, err, sizeof err), 0);
-        ck_assert_uint_eq(len, seglen[i]);
-        ck_assert_mem_eq(raw, segs[i], len);
+        expect_seg(r, i, i);
     }
     ck_assert_ptr_null(ht_tfr_seg(r, NSEG));
     ht_tfr_close(r);
@@ -229,11 +237,7 @@ START_TEST(test_streamed_segments)
         ck_assert_uint_eq(s->seq, i < 4 ? i : 5);
         ck_assert_int_eq(s->status, HT_TFR_SEG_OK);
         ck_assert_uint_eq(s->raw_len, seglen[j]);
-        const uint8_t *raw;
-        size_t len;
-        ck_assert_int_eq(ht_tfr_load(r, i, &raw, &len, err, sizeof err), 0);
-        ck_assert_uint_eq(len, seglen[j]);
-        ck_assert_mem_eq(raw, segs[j], len);
+        expect_seg(r, i, j);
     }
     ht_tfr_close(r);
 }
@@ -289,13 +293,8 @@ START_TEST(test_header_v6_and_v5)
         ck_assert_uint_eq(ri->pid, 4242);
         ck_assert_uint_eq(ri->start_mono_ns, 987654321);
         ck_assert_uint_eq(ht_tfr_nsegs(r), 2);
-        for (size_t i = 0; i < 2; i++) {
-            const uint8_t *raw;
-            size_t len;
-            ck_assert_int_eq(ht_tfr_load(r, i, &raw, &len, err, sizeof err), 0);
-            ck_assert_uint_eq(len, seglen[i]);
-            ck_assert_mem_eq(raw, segs[i], len);
-        }
+        for (size_t i = 0; i < 2; i++)
+            expect_seg(r, i, i);
         ht_tfr_close(r);
     }
     // A v6 header whose string lengths do not add up is refused.

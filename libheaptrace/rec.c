@@ -179,6 +179,7 @@ rec_thread_setup(ht_rec_tls_t *t, uint64_t ts, int keep_writer)
     t->countdown = ht_sample_next(&t->rng, rec_rate);
     t->tot_allocs_at = t->allocs;
     t->tot_ts = ts;
+    t->hk_next = 0;
     if (!t->registered)
         rec_thread_register(t);
     if (rec_key_ok && !t->ended)
@@ -210,23 +211,42 @@ rec_put_memstat(ht_rec_tls_t *t, uint64_t ts)
 static void
 rec_after_event(ht_rec_tls_t *t, uint64_t ts)
 {
+    // The common case, one compare of times: nothing is due before
+    // hk_next, the earliest of this thread's next TOTALS and the shared
+    // module poll and MEMSTAT as last seen. Another thread doing those
+    // moves them later, so a stale hk_next only makes the check below
+    // come early.
+    if (HT_LIKELY(ts < t->hk_next) &&
+        HT_LIKELY(t->allocs - t->tot_allocs_at < HT_REC_TOTALS_EVERY_ALLOCS) && !t->ended)
+        return;
     if (t->allocs - t->tot_allocs_at >= HT_REC_TOTALS_EVERY_ALLOCS ||
         ts - t->tot_ts >= HT_REC_TOTALS_EVERY_NS) {
         rec_put_totals(t, ts, t->w.tid, t);
         t->tot_allocs_at = t->allocs;
         t->tot_ts = ts;
     }
-    uint64_t last = atomic_load_explicit(&rec_mod_check_ts, memory_order_relaxed);
-    if (ts - last >= HT_REC_MODULE_POLL_NS &&
-        atomic_compare_exchange_strong_explicit(&rec_mod_check_ts, &last, ts,
-                                                memory_order_relaxed, memory_order_relaxed) &&
-        ht_modules_changed())
-        ht_modules_scan(rec_ring, &t->w, ts, false);
-    last = atomic_load_explicit(&rec_memstat_ts, memory_order_relaxed);
-    if (ts - last >= HT_REC_MEMSTAT_EVERY_NS &&
-        atomic_compare_exchange_strong_explicit(&rec_memstat_ts, &last, ts,
-                                                memory_order_relaxed, memory_order_relaxed))
+    uint64_t mod = atomic_load_explicit(&rec_mod_check_ts, memory_order_relaxed);
+    if (ts - mod >= HT_REC_MODULE_POLL_NS &&
+        atomic_compare_exchange_strong_explicit(&rec_mod_check_ts, &mod, ts,
+                                                memory_order_relaxed, memory_order_relaxed)) {
+        mod = ts;
+        if (ht_modules_changed())
+            ht_modules_scan(rec_ring, &t->w, ts, false);
+    }
+    uint64_t ms = atomic_load_explicit(&rec_memstat_ts, memory_order_relaxed);
+    if (ts - ms >= HT_REC_MEMSTAT_EVERY_NS &&
+        atomic_compare_exchange_strong_explicit(&rec_memstat_ts, &ms, ts,
+                                                memory_order_relaxed, memory_order_relaxed)) {
+        ms = ts;
         rec_put_memstat(t, ts);
+    }
+    // A failed CAS left the value another thread stored in mod or ms.
+    uint64_t next = t->tot_ts + HT_REC_TOTALS_EVERY_NS;
+    if (mod + HT_REC_MODULE_POLL_NS < next)
+        next = mod + HT_REC_MODULE_POLL_NS;
+    if (ms + HT_REC_MEMSTAT_EVERY_NS < next)
+        next = ms + HT_REC_MEMSTAT_EVERY_NS;
+    t->hk_next = next;
     if (t->ended)
         ht_ring_writer_release(rec_ring, &t->w);
 }

@@ -68,6 +68,7 @@ typedef struct ht_rec_tls_s {
      * backtrace can start instead of in the recorder's own frames. */
     void **walk_fp;
     uint64_t coarse_last; /* the last coarse event time handed out (rec_now) */
+    uint64_t hk_next; /* no housekeeping due before this event time (rec_after_event) */
     ht_ring_writer_t w;
 } ht_rec_tls_t;
 

@@ -192,17 +192,14 @@ ring_sleep_ns(long ns)
 }
 
 /* ht_ring_writer_reserve when the owned buffer (if any) cannot take the
- * record: hand it over, claim another. */
+ * record -- full, or older than HT_RING_MAX_AGE_NS: hand it over, claim
+ * another. */
 int
 ht_ring_writer_reserve_slow(ht_ring_t *r, ht_ring_writer_t *w, size_t need, uint64_t ts)
 {
     ht_ring_hdr_t *h = r->hdr;
-    if (w->buf >= 0) {
-        int fresh_enough = !(ts > w->first_ts && ts - w->first_ts > HT_RING_MAX_AGE_NS);
-        if (fresh_enough && (size_t)(w->enc.end - w->enc.p) >= need)
-            return 0;
+    if (w->buf >= 0)
         ht_ring_writer_release(r, w);
-    }
     if (need + RING_BATCH_MAX > r->buf_size) {
         // Can never fit; a bug in the caller, but not one to hang on.
         atomic_fetch_add_explicit(&h->lost_events, 1, memory_order_relaxed);

@@ -35,13 +35,7 @@ ht_tf_varint_len(uint64_t v)
 unsigned
 ht_tf_varint_write(uint8_t *p, uint64_t v)
 {
-    unsigned n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
+    return (unsigned)(ht_tf_vput(p, v) - p);
 }
 
 void

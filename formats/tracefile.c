@@ -331,18 +331,11 @@ tfw_cbuf_reserve(ht_tfw_t *w, size_t used, size_t more)
     return 0;
 }
 
-/* Compress raw into the streamed frame; `end` closes it. */
+/* Compress raw into the open streamed frame after what it holds (cbuf up
+ * to clen); `end` closes the frame. */
 static int
 tfw_stream(ht_tfw_t *w, const uint8_t *raw, size_t len, bool end)
 {
-    if (w->fed == 0) {
-        // The level is chosen from the first part, as tf_level does from
-        // a whole segment (cbuf is free scratch until the frame starts).
-        ZSTD_CCtx_reset(w->cctx, ZSTD_reset_session_only);
-        if (tfw_cbuf_reserve(w, 0, ZSTD_compressBound(len)) < 0)
-            return -ENOMEM;
-        ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, tf_level(w, raw, len));
-    }
     ZSTD_inBuffer in = {raw, len, 0};
     for (;;) {
         if (tfw_cbuf_reserve(w, w->clen, ZSTD_compressBound(in.size - in.pos) + 64) < 0)
@@ -353,10 +346,8 @@ tfw_stream(ht_tfw_t *w, const uint8_t *raw, size_t len, bool end)
         if (ZSTD_isError(k))
             return -ENOMEM;
         if (in.pos == in.size && (!end || k == 0))
-            break;
+            return 0;
     }
-    w->fed += len;
-    return 0;
 }
 
 int
@@ -364,14 +355,25 @@ ht_tfw_seg_feed(ht_tfw_t *w, const uint8_t *raw, size_t len)
 {
     if (w->err)
         return w->err;
-    if (w->seg_err)
+    if (w->seg_err || len == 0)
         return w->seg_err;
-    if (len == 0)
-        return 0;
-    if (w->fed + len > HT_TF_SEG_RAW_MAX)
+    if (w->fed + len > HT_TF_SEG_RAW_MAX) {
         w->seg_err = -EINVAL;
-    else
-        w->seg_err = tfw_stream(w, raw, len, false);
+        return w->seg_err;
+    }
+    if (w->fed == 0) {
+        // A new frame. Its level is chosen from this first part, as
+        // tf_level does from a whole segment (cbuf is free scratch until
+        // the frame starts).
+        ZSTD_CCtx_reset(w->cctx, ZSTD_reset_session_only);
+        if (tfw_cbuf_reserve(w, 0, ZSTD_compressBound(len)) < 0) {
+            w->seg_err = -ENOMEM;
+            return w->seg_err;
+        }
+        ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, tf_level(w, raw, len));
+    }
+    w->seg_err = tfw_stream(w, raw, len, false);
+    w->fed += len;
     return w->seg_err;
 }
 
@@ -381,29 +383,22 @@ ht_tfw_put_segment(ht_tfw_t *w, uint64_t seq, uint64_t t0, uint64_t t1, const ui
 {
     // Whatever happens below, the next segment starts a new frame.
     uint64_t fed = w->fed;
-    int seg_err = w->seg_err;
+    int rc = w->err ? w->err : w->seg_err;
     w->fed = 0;
     w->seg_err = 0;
-    if (w->err)
-        return w->err;
-    if (seg_err) {
-        w->clen = 0;
-        return seg_err;
-    }
-    if ((len == 0 && fed == 0) || fed + len > HT_TF_SEG_RAW_MAX)
-        return -EINVAL;
-    size_t clen;
-    if (fed) {
+    if (rc == 0 && ((len == 0 && fed == 0) || fed + len > HT_TF_SEG_RAW_MAX))
+        rc = -EINVAL;
+    size_t clen = 0;
+    if (rc == 0 && fed) {
         // Streamed: close the frame with the last bytes.
-        w->fed = fed;
-        int rc = tfw_stream(w, raw, len, true);
-        w->fed = 0;
+        rc = tfw_stream(w, raw, len, true);
         clen = w->clen;
-        w->clen = 0;
-        if (rc < 0)
-            return rc;
         len += (size_t)fed;
-    } else {
+    }
+    w->clen = 0;
+    if (rc < 0)
+        return rc;
+    if (!fed) {
         if (tfw_cbuf_reserve(w, 0, ZSTD_compressBound(len)) < 0)
             return -ENOMEM; // not sticky: a later, smaller segment may fit
         ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, tf_level(w, raw, len));
@@ -438,7 +433,7 @@ ht_tfw_put_segment(ht_tfw_t *w, uint64_t seq, uint64_t t0, uint64_t t1, const ui
         {w->cbuf, clen},
         {(void *)zero, (size_t)(tf_align8(clen) - clen)},
     };
-    int rc = tfw_pwritev_all(w->fd, iov, iov[2].iov_len ? 3 : 2, w->off);
+    rc = tfw_pwritev_all(w->fd, iov, iov[2].iov_len ? 3 : 2, w->off);
     if (rc < 0) {
         // Sticky: the file stays readable up to the last whole segment. In
         // append mode cut the partial one off so nothing torn is left

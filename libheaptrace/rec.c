@@ -623,12 +623,11 @@ ht_rec_note_dlopen(void)
 static void
 rec_alloc_entered(ht_rec_tls_t *t, void *p, size_t size, void *caller, uint64_t ts, int fresh)
 {
-    if (rec_rate)
-        ht_live_prefetch(p); // its slot is needed after the unwinding
     uint64_t weight = HT_TF_WEIGHT_ONE;
     if (rec_rate) {
         if (fresh && (t->countdown -= (int64_t)size + 1) > 0)
             return;
+        ht_live_prefetch(p); // its slot is needed after the unwinding
         weight = ht_sample_weight(size, rec_rate);
         t->countdown = ht_sample_next(&t->rng, rec_rate);
     } else {

@@ -27,6 +27,7 @@
 
 #include <dlfcn.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -852,6 +853,37 @@ ht_unwind_memo_set(void *mem)
  * kept `steps`' flag as a byte on the stack, reloaded as a word -- a load
  * the store cannot forward to, 40% of the walk's samples in realloc_parse.
  */
+/* Do the words a memo's steps read from f[0] on still hold the values it
+ * read? Frame j's return address is at f[j + 1].sp - 8 and must still be
+ * f[j + 1].ip; a saved RBP that something up the stack uses must still be
+ * what the next frame was entered with (one nothing uses may hold
+ * anything). Writes frames[j] = f[j].ip for the steps it checks. */
+static inline bool
+unwind_memo_holds(const unwind_mframe_t *f, uint32_t steps, uintptr_t limit, void **frames)
+{
+    for (uint32_t j = 0; j < steps; j++) {
+        frames[j] = (void *)f[j].ip;
+        if (f[j + 1].sp > limit || *(const uintptr_t *)(f[j + 1].sp - 8) != f[j + 1].ip)
+            return false;
+        if (f[j].rbp_at && (f[j + 1].flags & MEMO_RBP_USED) &&
+            *(const uintptr_t *)f[j].rbp_at != f[j + 1].rbp)
+            return false;
+    }
+    return true;
+}
+
+/*
+ * The walk has reached frame n in the state prev had at its frame pi. The
+ * rest of the walk would read, frame by frame, the words prev read from
+ * there on: if each still holds the same value, it would produce prev's
+ * frames, so copy them (into frames and into next). Returns the walk's
+ * frame count, or -1 (a word changed, or prev stopped at a max short of
+ * ours): walk on. The sanity checks of the walk passed for prev on the
+ * same values, all but the window, which depends on where this walk began.
+ * Out of line: inlined into the walk's loop, gcc ran out of registers and
+ * kept `steps`' flag as a byte on the stack, reloaded as a word -- a load
+ * the store cannot forward to, 40% of the walk's samples in realloc_parse.
+ */
 static HT_NOINLINE int
 unwind_memo_finish(const unwind_memo_t *prev, uint32_t pi, unwind_memo_t *next, int n,
                    void **frames, int max, uintptr_t limit)
@@ -865,22 +897,10 @@ unwind_memo_finish(const unwind_memo_t *prev, uint32_t pi, unwind_memo_t *next, 
     // where it ends (IP 0).
     uint32_t steps = take - 1 + (uint32_t)(take == want) * (uint32_t)(prev->how == MEMO_ZERO);
     const unwind_mframe_t *f = prev->f + pi;
-    for (uint32_t j = 0; j < steps; j++) {
-        if (f[j + 1].sp > limit || *(const uintptr_t *)(f[j + 1].sp - 8) != f[j + 1].ip)
-            return -1;
-        // A saved RBP that nothing up the stack uses may hold anything.
-        if (f[j].rbp_at && (f[j + 1].flags & MEMO_RBP_USED) &&
-            *(const uintptr_t *)f[j].rbp_at != f[j + 1].rbp)
-            return -1;
-    }
-    for (uint32_t j = 0; j < take; j++)
+    if (!unwind_memo_holds(f, steps, limit, frames + n))
+        return -1;
+    for (uint32_t j = steps; j < take; j++)
         frames[n + (int)j] = (void *)f[j].ip;
-    if (n == 0 && pi == 0 && take == want) {
-        // The whole walk again (a loop's allocation): prev stays the memo
-        // as it is, nothing to copy (unwind_walk_impl keeps it).
-        unwind_stats.memo_frames += take;
-        return (int)take;
-    }
     memcpy(&next->f[n], f, (size_t)(take + 1) * sizeof *f);
     next->n = (uint32_t)n + take;
     next->how = take == want ? prev->how : MEMO_MAX;
@@ -1006,7 +1026,7 @@ ht_unwind_walk_impl(void **frames, int max, uintptr_t sp, uintptr_t rbp)
     // The commonest walk, a loop's allocation: the previous walk again
     // from its first frame on. Checked here, before the general loop, with
     // memo_finish's rules for that case (pi = n = 0, every frame of prev
-    // taken) and its frames written as they are checked: half the
+    // taken), and prev stays the memo as it is, nothing copied: half the
     // instructions of going through the loop (callgrind, realloc_parse).
     // Anything else -- a word changed, a different first frame -- goes the
     // general way, which sees the same first frame and decides for itself.
@@ -1015,16 +1035,8 @@ ht_unwind_walk_impl(void **frames, int max, uintptr_t sp, uintptr_t rbp)
         prev->n <= (uint32_t)max && !(prev->how == MEMO_MAX && prev->n < (uint32_t)max)) {
         const unwind_mframe_t *f = prev->f;
         uint32_t want = prev->n, steps = want - 1 + (prev->how == MEMO_ZERO);
-        uint32_t j = 0;
-        for (; j < steps; j++) {
-            frames[j] = (void *)f[j].ip;
-            if (f[j + 1].sp > limit || *(const uintptr_t *)(f[j + 1].sp - 8) != f[j + 1].ip ||
-                (f[j].rbp_at && (f[j + 1].flags & MEMO_RBP_USED) &&
-                 *(const uintptr_t *)f[j].rbp_at != f[j + 1].rbp))
-                break;
-        }
-        if (j == steps) {
-            for (; j < want; j++)
+        if (unwind_memo_holds(f, steps, limit, frames)) {
+            for (uint32_t j = steps; j < want; j++)
                 frames[j] = (void *)f[j].ip;
             unwind_stats.traces++;
             unwind_stats.memo_frames += want;
@@ -1045,12 +1057,6 @@ ht_unwind_walk_impl(void **frames, int max, uintptr_t sp, uintptr_t rbp)
                 if (pi < prev->n && prev->f[pi].sp == sp && prev->f[pi].ip == ip &&
                     (prev->f[pi].rbp == rbp || !(prev->f[pi].flags & MEMO_RBP_USED))) {
                     int k = unwind_memo_finish(prev, pi, next, n, (void **)frames, max, limit);
-                    if (k >= 0 && n == 0 && pi == 0 && (uint32_t)k == prev->n) {
-                        // A repeat of the previous walk: it stays the memo.
-                        memo_n = k;
-                        n = k;
-                        goto out_ok;
-                    }
                     if (k >= 0) {
                         memo_n = k - n;
                         n = k;
@@ -1126,7 +1132,6 @@ memo_done:
         unwind_memo_next = unwind_memo_prev;
         unwind_memo_prev = next;
     }
-out_ok:
     rc = n;
     goto out;
 fallback:

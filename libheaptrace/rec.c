@@ -361,9 +361,7 @@ rec_unwind(ht_rec_tls_t *t, void **buf, uint32_t cap, void *caller, const uint64
  * so a miss costs no copy. Valid for the ring generation it was made in
  * (a forked child's ring keeps the parent's ids, but a new ring need
  * not). */
-static HT_TLS const uint64_t *rec_last_frames;
-static HT_TLS uint64_t rec_last_id, rec_last_gen;
-static HT_TLS uint32_t rec_last_n;
+static HT_TLS rec_sc_t rec_last;
 
 /* Two traces of n frames alike? Leaf first; a loop, not memcmp: traces
  * are a few words, which a call and its size dispatch cost more than. */
@@ -376,6 +374,14 @@ rec_frames_eq(const uint64_t *a, const uint64_t *b, uint32_t n)
     return 1;
 }
 
+/* Is e (rec_last or a slot of rec_sc) the stack frames[0..n) of this
+ * thread's ring generation? */
+static inline int
+rec_sc_hit(const rec_sc_t *e, const ht_rec_tls_t *t, const uint64_t *frames, uint32_t n)
+{
+    return e->n == n && e->gen == t->gen && e->frames && rec_frames_eq(e->frames, frames, n);
+}
+
 static inline uint64_t
 rec_intern(const ht_rec_tls_t *t, const uint64_t *frames, uint32_t n)
 {
@@ -383,9 +389,8 @@ rec_intern(const ht_rec_tls_t *t, const uint64_t *frames, uint32_t n)
         return 0;
     if (n > HT_TF_MAX_FRAMES)
         n = HT_TF_MAX_FRAMES; // as ht_ring_stack_intern cuts
-    if (n == rec_last_n && rec_last_gen == t->gen && rec_last_frames &&
-        rec_frames_eq(rec_last_frames, frames, n))
-        return rec_last_id;
+    if (rec_sc_hit(&rec_last, t, frames, n))
+        return rec_last.id;
     // Then the thread's recent stacks, found by depth and the two leaf
     // frames, compared whole: the shared table is tens of MB, and a probe
     // there is a cache and TLB miss (python3's stacks change at nearly
@@ -395,11 +400,8 @@ rec_intern(const ht_rec_tls_t *t, const uint64_t *frames, uint32_t n)
         uint64_t k = (frames[0] ^ (frames[n > 1] * 0x9e3779b97f4a7c15ull) ^ n) *
                      0xff51afd7ed558ccdull;
         e = &rec_sc[k >> (64 - REC_SC_LG)];
-        if (e->gen == t->gen && e->n == n && e->frames && rec_frames_eq(e->frames, frames, n)) {
-            rec_last_frames = e->frames;
-            rec_last_n = n;
-            rec_last_id = e->id;
-            rec_last_gen = t->gen;
+        if (rec_sc_hit(e, t, frames, n)) {
+            rec_last = *e;
             return e->id;
         }
     }
@@ -407,12 +409,10 @@ rec_intern(const ht_rec_tls_t *t, const uint64_t *frames, uint32_t n)
     uint32_t m = 0;
     const uint64_t *f = id ? ht_ring_stack_get(rec_ring, id, &m) : NULL;
     if (f && m == n) {
-        rec_last_frames = f;
-        rec_last_n = n;
-        rec_last_id = id;
-        rec_last_gen = t->gen;
+        const rec_sc_t v = {f, id, t->gen, n};
+        rec_last = v;
         if (e)
-            *e = (rec_sc_t){f, id, t->gen, n};
+            *e = v;
     }
     return id;
 }

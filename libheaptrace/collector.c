@@ -1728,30 +1728,21 @@ proc_pend(coll_proc_t *p, ht_coll_src_t *s, const ht_tf_rec_t *r)
     switch (r->kind) {
     case HT_TF_ALLOC:
     case HT_TF_ALLOC_W:
+    case HT_TF_FREE: {
         if (!(v = proc_pev_slot(p)))
             break;
+        bool is_free = r->kind == HT_TF_FREE;
         v->ts = r->ts;
         v->ptr = r->ptr;
-        v->size = r->size;
-        v->weight = r->weight;
+        v->size = is_free ? 0 : r->size;
+        v->weight = is_free ? 0 : r->weight;
         v->tid = r->tid;
-        v->stack = src_stack(c, s, r->stack);
+        v->stack = is_free ? 0 : src_stack(c, s, r->stack);
         v->off = v->len = 0;
         v->kind = (uint8_t)r->kind;
         p->npev++;
         return;
-    case HT_TF_FREE:
-        if (!(v = proc_pev_slot(p)))
-            break;
-        v->ts = r->ts;
-        v->ptr = r->ptr;
-        v->size = v->weight = 0;
-        v->tid = r->tid;
-        v->stack = 0;
-        v->off = v->len = 0;
-        v->kind = (uint8_t)r->kind;
-        p->npev++;
-        return;
+    }
     case HT_TF_STACK: {
         // Stacks normally live in the ring's table; a source that sends
         // them inline gets the same treatment.

@@ -22,8 +22,8 @@
  * site. Time is carried by TICK records (1 ms): an event happens at the
  * time of the last TICK (or keyframe) before it. Stacks are written once a
  * segment, as STACK_REF when they share callers with a stack the segment
- * already holds (a call tree, as heaptrack stores it). ALLOC, ALLOC_W, FREE and
- * BATCH are the ring's (shim to collector) records only.
+ * already holds (a call tree, as heaptrack stores it). ALLOC, ALLOC_W, FREE,
+ * REALLOC and BATCH are the ring's (shim to collector) records only.
  *
  * Everything here is no-alloc and no-stdio: the shim compiles trace_enc.c.
  * The decoder never trusts a length or a count from its input.
@@ -117,7 +117,8 @@
     X(UNKNOWN_FREES, 0x18, "ts:d frees:u")                                              \
     X(EV_FREE_TMP, 0x19, "site:u")                                                      \
     X(TICK, 0x1a, "ts:d")                                                               \
-    X(STACK_REF, 0x1b, "id:u base:u keep:u frames:F")
+    X(STACK_REF, 0x1b, "id:u base:u keep:u frames:F")                                   \
+    X(REALLOC, 0x1c, "ts:d from:p ptr:p size:u stack:u later:u")
 
 typedef enum ht_tf_kind_e {
 #define HT_TF_ENUM(name, code, fields) HT_TF_##name = code,
@@ -161,6 +162,7 @@ typedef struct ht_tf_rec_s {
     uint64_t id, bias, ppid, flags, sample_rate, max_depth, child;
     uint64_t site, count; /* EV_ALLOC, EV_FREE, EV_FREE_TMP, LIVE; LIVE */
     uint64_t base, keep;  /* STACK_REF */
+    uint64_t from, later; /* REALLOC: the block freed at ts, ptr allocated at ts + later */
     uint64_t how, code, seq, snapshot, reason, nlive;
     uint64_t allocs, alloc_bytes, frees, free_bytes;
     uint64_t events, waits, wait_ns;
@@ -195,6 +197,8 @@ int ht_tf_put_batch(ht_tf_enc_t *e, uint64_t pid, uint64_t tid, uint64_t ts);
 int ht_tf_put_alloc(ht_tf_enc_t *e, uint64_t ts, uint64_t ptr, uint64_t size, uint64_t stack,
                     uint64_t weight);  /* weight == HT_TF_WEIGHT_ONE writes ALLOC, else ALLOC_W */
 int ht_tf_put_free(ht_tf_enc_t *e, uint64_t ts, uint64_t ptr);
+int ht_tf_put_realloc(ht_tf_enc_t *e, uint64_t ts, uint64_t from, uint64_t ptr, uint64_t size,
+                      uint64_t stack, uint64_t later);
 
 /* ALLOC/ALLOC_W and FREE for the shim's hot path: the same bytes as
  * ht_tf_put_alloc and ht_tf_put_free, into a ring buffer (tick 1) that
@@ -209,6 +213,28 @@ ht_tf_vput(uint8_t *p, uint64_t v)
     }
     *p++ = (uint8_t)v;
     return p;
+}
+/* A `p` field (docs/FORMAT.md): a pointer as 6 bytes, little-endian --
+ * one store where its 7-byte varint was a loop of seven, the hottest of
+ * the ring's encoders and decoders. The 6-byte value HT_TF_P_ESC means a
+ * `u` of the whole pointer follows: no malloc of x86-64 Linux returns one
+ * that high (user space ends at 2^47 unless a program asks mmap for more
+ * with a hint). Writes up to 8 bytes where it advances 6: the caller has
+ * reserved a whole HT_TF_MAX_FIXED_REC. */
+#define HT_TF_P_ESC 0xffffffffffffull
+static inline uint8_t *
+ht_tf_pput(uint8_t *p, uint64_t v)
+{
+    uint64_t w = v < HT_TF_P_ESC ? v : HT_TF_P_ESC;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    __builtin_memcpy(p, &w, 8);
+#else
+    for (int i = 0; i < 6; i++)
+        p[i] = (uint8_t)(w >> (8 * i));
+#endif
+    if (__builtin_expect(v < HT_TF_P_ESC, 1))
+        return p + 6;
+    return ht_tf_vput(p + 6, v);
 }
 static inline uint8_t *
 ht_tf_dput(ht_tf_enc_t *e, uint8_t *p, uint64_t ts)
@@ -225,12 +251,28 @@ ht_tf_put_alloc_reserved(ht_tf_enc_t *e, uint64_t ts, uint64_t ptr, uint64_t siz
     int exact = weight == HT_TF_WEIGHT_ONE;
     *p++ = exact ? HT_TF_ALLOC : HT_TF_ALLOC_W;
     p = ht_tf_dput(e, p, ts);
-    p = ht_tf_vput(p, ptr);
+    p = ht_tf_pput(p, ptr);
     p = ht_tf_vput(p, size);
     p = ht_tf_vput(p, stack);
     if (!exact)
         p = ht_tf_vput(p, weight);
     e->p = p;
+}
+/* A moving or in-place realloc of --all: `from` freed at ts, `ptr`
+ * allocated `later` ns after it -- one record where FREE and ALLOC were
+ * two (and two passes through the ring writer and the collector). */
+static inline void
+ht_tf_put_realloc_reserved(ht_tf_enc_t *e, uint64_t ts, uint64_t from, uint64_t ptr,
+                           uint64_t size, uint64_t stack, uint64_t later)
+{
+    uint8_t *p = e->p;
+    *p++ = HT_TF_REALLOC;
+    p = ht_tf_dput(e, p, ts);
+    p = ht_tf_pput(p, from);
+    p = ht_tf_pput(p, ptr);
+    p = ht_tf_vput(p, size);
+    p = ht_tf_vput(p, stack);
+    e->p = ht_tf_vput(p, later);
 }
 static inline void
 ht_tf_put_free_reserved(ht_tf_enc_t *e, uint64_t ts, uint64_t ptr)
@@ -238,7 +280,7 @@ ht_tf_put_free_reserved(ht_tf_enc_t *e, uint64_t ts, uint64_t ptr)
     uint8_t *p = e->p;
     *p++ = HT_TF_FREE;
     p = ht_tf_dput(e, p, ts);
-    e->p = ht_tf_vput(p, ptr);
+    e->p = ht_tf_pput(p, ptr);
 }
 
 int ht_tf_put_stack(ht_tf_enc_t *e, uint64_t id, const uint64_t *frames, uint32_t n);

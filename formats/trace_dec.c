@@ -62,6 +62,29 @@ dec_u(dec_r_t *r)
     return r->bad ? 0 : v;
 }
 
+/* A `p` field (ht_tf_pput). */
+static inline uint64_t
+dec_p(dec_r_t *r)
+{
+    if (r->bad || r->end - r->p < 6) {
+        r->bad = 1;
+        return 0;
+    }
+    uint64_t v = 0;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (r->end - r->p >= 8) {
+        memcpy(&v, r->p, 8);
+        v &= HT_TF_P_ESC;
+    } else
+#endif
+    {
+        for (int i = 0; i < 6; i++)
+            v |= (uint64_t)r->p[i] << (8 * i);
+    }
+    r->p += 6;
+    return v == HT_TF_P_ESC ? dec_u(r) : v;
+}
+
 static inline uint64_t
 dec_d(dec_r_t *r)
 {
@@ -113,7 +136,7 @@ ht_tf_dec_next(ht_tf_dec_t *d, ht_tf_rec_t *out)
         out->kind = k;
         out->pid = out->tid = 0;
         out->ts = dec_d(&r);
-        out->ptr = dec_u(&r);
+        out->ptr = dec_p(&r);
         out->size = k == HT_TF_FREE ? 0 : dec_u(&r);
         out->stack = k == HT_TF_FREE ? 0 : dec_u(&r);
         out->weight = k == HT_TF_ALLOC_W ? dec_u(&r) : HT_TF_WEIGHT_ONE;
@@ -138,7 +161,7 @@ ht_tf_dec_next(ht_tf_dec_t *d, ht_tf_rec_t *out)
     case HT_TF_ALLOC:
     case HT_TF_ALLOC_W:
         o->ts = dec_d(&r);
-        o->ptr = dec_u(&r);
+        o->ptr = dec_p(&r);
         o->size = dec_u(&r);
         o->stack = dec_u(&r);
         if (o->kind == HT_TF_ALLOC_W)
@@ -146,7 +169,15 @@ ht_tf_dec_next(ht_tf_dec_t *d, ht_tf_rec_t *out)
         break;
     case HT_TF_FREE:
         o->ts = dec_d(&r);
-        o->ptr = dec_u(&r);
+        o->ptr = dec_p(&r);
+        break;
+    case HT_TF_REALLOC:
+        o->ts = dec_d(&r);
+        o->from = dec_p(&r);
+        o->ptr = dec_p(&r);
+        o->size = dec_u(&r);
+        o->stack = dec_u(&r);
+        o->later = dec_u(&r);
         break;
     case HT_TF_STACK:
     case HT_TF_STACK_REF: {

@@ -92,6 +92,30 @@ enc_u(enc_w_t *w, uint64_t v)
     w->p += ht_tf_varint_write(w->p, v);
 }
 
+/* A `p` field: ht_tf_pput where 8 bytes are free, else as many as it
+ * writes, byte by byte. */
+static inline void
+enc_p(enc_w_t *w, uint64_t v)
+{
+    if (w->full)
+        return;
+    size_t room = (size_t)(w->e->end - w->p);
+    size_t need = v < HT_TF_P_ESC ? 6 : 6 + ht_tf_varint_len(v);
+    if (room < need) {
+        w->full = 1;
+        return;
+    }
+    if (room >= need + 2) {
+        w->p = ht_tf_pput(w->p, v);
+        return;
+    }
+    uint64_t x = v < HT_TF_P_ESC ? v : HT_TF_P_ESC;
+    for (int i = 0; i < 6; i++)
+        *w->p++ = (uint8_t)(x >> (8 * i));
+    if (x == HT_TF_P_ESC)
+        w->p += ht_tf_varint_write(w->p, v);
+}
+
 /* Timestamp delta in ticks. A timestamp older than the base (two clocks
  * read out of order across a batch) is clamped to the base, so deltas stay
  * unsigned. The base moves by whole ticks only: it stays exact in ns, so
@@ -156,7 +180,7 @@ ht_tf_put_alloc(ht_tf_enc_t *e, uint64_t ts, uint64_t ptr, uint64_t size, uint64
     int exact = (weight == HT_TF_WEIGHT_ONE);
     enc_begin(&w, e, exact ? HT_TF_ALLOC : HT_TF_ALLOC_W);
     enc_d(&w, ts);
-    enc_u(&w, ptr);
+    enc_p(&w, ptr);
     enc_u(&w, size);
     enc_u(&w, stack);
     if (!exact)
@@ -170,7 +194,22 @@ ht_tf_put_free(ht_tf_enc_t *e, uint64_t ts, uint64_t ptr)
     enc_w_t w;
     enc_begin(&w, e, HT_TF_FREE);
     enc_d(&w, ts);
-    enc_u(&w, ptr);
+    enc_p(&w, ptr);
+    return enc_finish(&w);
+}
+
+int
+ht_tf_put_realloc(ht_tf_enc_t *e, uint64_t ts, uint64_t from, uint64_t ptr, uint64_t size,
+                  uint64_t stack, uint64_t later)
+{
+    enc_w_t w;
+    enc_begin(&w, e, HT_TF_REALLOC);
+    enc_d(&w, ts);
+    enc_p(&w, from);
+    enc_p(&w, ptr);
+    enc_u(&w, size);
+    enc_u(&w, stack);
+    enc_u(&w, later);
     return enc_finish(&w);
 }
 
@@ -475,6 +514,8 @@ ht_tf_put_rec(ht_tf_enc_t *e, const ht_tf_rec_t *r)
         return ht_tf_put_alloc(e, r->ts, r->ptr, r->size, r->stack, r->weight);
     case HT_TF_FREE:
         return ht_tf_put_free(e, r->ts, r->ptr);
+    case HT_TF_REALLOC:
+        return ht_tf_put_realloc(e, r->ts, r->from, r->ptr, r->size, r->stack, r->later);
     case HT_TF_STACK:
         return ht_tf_put_stack(e, r->id, r->frames, r->nframes);
     case HT_TF_MODULE:

@@ -155,7 +155,7 @@ dump_field_u(const ht_tf_rec_t *r, const char *name, uint64_t *v)
     }
     F(ts) F(pid) F(tid) F(ptr) F(size) F(stack) F(weight) F(id) F(bias) F(ppid) F(flags)
     F(sample_rate) F(max_depth) F(child) F(how) F(code) F(seq) F(snapshot) F(reason) F(nlive)
-    F(site) F(count) F(base) F(keep) F(allocs) F(alloc_bytes) F(frees) F(free_bytes) F(events) F(waits) F(wait_ns) F(rss)
+    F(site) F(count) F(base) F(keep) F(from) F(later) F(allocs) F(alloc_bytes) F(frees) F(free_bytes) F(events) F(waits) F(wait_ns) F(rss)
     F(anon) F(file) F(shmem) F(swap) F(heap_free) F(heap_total)
 #undef F
     return false;
@@ -178,7 +178,7 @@ dump_spec(unsigned kind)
 static bool
 dump_is_hex(const char *name)
 {
-    return !strcmp(name, "ptr") || !strcmp(name, "bias");
+    return !strcmp(name, "ptr") || !strcmp(name, "from") || !strcmp(name, "bias");
 }
 
 /* One field "name:type" of the spec. */
@@ -189,6 +189,7 @@ dump_field(const ht_tf_rec_t *r, const char *name, char type)
     switch (type) {
     case 'u':
     case 'd':
+    case 'p':
         if (dump_field_u(r, name, &v)) {
             if (dump_is_hex(name))
                 dump_hex(name, v);

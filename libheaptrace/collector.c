@@ -1743,6 +1743,33 @@ proc_pend(coll_proc_t *p, ht_coll_src_t *s, const ht_tf_rec_t *r)
         p->npev++;
         return;
     }
+    case HT_TF_REALLOC: {
+        // The shim's FREE and ALLOC of one realloc under --all, in one
+        // record: pended as the two events they are, at their own times.
+        if (!(v = proc_pev_slot(p)))
+            break;
+        c->st.events++; // two events, as the shim counts them
+        v->ts = r->ts;
+        v->ptr = r->from;
+        v->size = v->weight = 0;
+        v->tid = r->tid;
+        v->stack = 0;
+        v->off = v->len = 0;
+        v->kind = HT_TF_FREE;
+        p->npev++;
+        if (!(v = proc_pev_slot(p)))
+            break;
+        v->ts = r->ts + r->later;
+        v->ptr = r->ptr;
+        v->size = r->size;
+        v->weight = HT_TF_WEIGHT_ONE;
+        v->tid = r->tid;
+        v->stack = src_stack(c, s, r->stack);
+        v->off = v->len = 0;
+        v->kind = HT_TF_ALLOC;
+        p->npev++;
+        return;
+    }
     case HT_TF_STACK: {
         // Stacks normally live in the ring's table; a source that sends
         // them inline gets the same treatment.

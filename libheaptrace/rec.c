@@ -417,9 +417,11 @@ rec_intern(const ht_rec_tls_t *t, const uint64_t *frames, uint32_t n)
     return id;
 }
 
+/* An allocation's record; with `from`, a realloc's under --all: `from`
+ * freed at from_ts, p allocated at ts, in one REALLOC record. */
 static void
 rec_record_alloc(ht_rec_tls_t *t, void *p, uint64_t size, uint64_t weight, void *caller,
-                 uint64_t ts)
+                 uint64_t ts, const void *from, uint64_t from_ts)
 {
     void *small[REC_FRAMES_SMALL];
     void **buf = rec_frames_get(t);
@@ -444,8 +446,12 @@ rec_record_alloc(ht_rec_tls_t *t, void *p, uint64_t size, uint64_t weight, void 
         atomic_fetch_add_explicit(&rec_ring->hdr->lost_events, 1, memory_order_relaxed);
         return;
     }
-    // rec_put_ok reserved a whole fixed record: the unchecked encoder.
-    ht_tf_put_alloc_reserved(&t->w.enc, ts, (uintptr_t)p, size, stack, weight);
+    // rec_put_ok reserved a whole fixed record: the unchecked encoders.
+    if (from)
+        ht_tf_put_realloc_reserved(&t->w.enc, from_ts, (uintptr_t)from, (uintptr_t)p, size,
+                                   stack, ts > from_ts ? ts - from_ts : 0);
+    else
+        ht_tf_put_alloc_reserved(&t->w.enc, ts, (uintptr_t)p, size, stack, weight);
     ht_ring_writer_commit(rec_ring, &t->w);
 }
 
@@ -633,7 +639,7 @@ rec_alloc_entered(ht_rec_tls_t *t, void *p, size_t size, void *caller, uint64_t 
     } else {
         t->countdown = 0;
     }
-    rec_record_alloc(t, p, size, weight, caller, ts);
+    rec_record_alloc(t, p, size, weight, caller, ts, NULL, 0);
 }
 
 /* ht_rec_alloc_slow at a given time (0: read the clock). */
@@ -770,13 +776,19 @@ ht_rec_realloc_post(void *old, void *newp, size_t size, const ht_rec_realloc_t *
     int fresh = t->gen != atomic_load_explicit(&rec_gen, memory_order_relaxed);
     if (rec_enter(t, &ts, newp == old ? rr->ts : 0) == 0) {
         t->free_bytes += rr->size;
-        rec_record_free(t, old, rr->ts);
-        if (want) {
-            // ht_rec_alloc_fp's frame, for the new block's backtrace
-            t->walk_fp = (void **)rr->fp;
-            rec_alloc_entered(t, newp, size, caller, ts, fresh);
-            t->walk_fp = NULL;
+        // ht_rec_alloc_fp's frame, for the new block's backtrace
+        t->walk_fp = (void **)rr->fp;
+        if (want && rec_rate == 0) {
+            // --all records every allocation: no sampling to decide, and
+            // the free and the new block go in one REALLOC record.
+            t->countdown = 0;
+            rec_record_alloc(t, newp, size, HT_TF_WEIGHT_ONE, caller, ts, old, rr->ts);
+        } else {
+            rec_record_free(t, old, rr->ts);
+            if (want)
+                rec_alloc_entered(t, newp, size, caller, ts, fresh);
         }
+        t->walk_fp = NULL;
         rec_after_event(t, ts);
         rec_leave();
         errno = saved;

@@ -49,7 +49,7 @@
 #include "formats/trace.h"
 
 #define HT_RING_MAGIC 0x474e495254485448ull /* "HTHTRING" little-endian */
-#define HT_RING_VERSION 1
+#define HT_RING_VERSION 2 /* 2: ALLOC, ALLOC_W and FREE carry `p` pointers */
 #define HT_RING_DEFAULT_NBUFS 1024
 #define HT_RING_DEFAULT_BUF_SIZE (32u * 1024u)
 #define HT_RING_DEFAULT_STACK_CAP (1u << 20)

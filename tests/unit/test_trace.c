@@ -48,6 +48,7 @@ START_TEST(test_round_trip_every_kind)
     ck_assert_int_eq(ht_tf_put_alloc(&e, 1000010, 0x55550000, 24, 7, HT_TF_WEIGHT_ONE), 0);
     ck_assert_int_eq(ht_tf_put_alloc(&e, 1000020, 0x55551000, 100, 8, 3 * HT_TF_WEIGHT_ONE / 2), 0);
     ck_assert_int_eq(ht_tf_put_free(&e, 1000030, 0x55550000), 0);
+    ck_assert_int_eq(ht_tf_put_realloc(&e, 1000035, 0x55551000, 0x7fff00002000ull, 200, 9, 17), 0);
     ck_assert_int_eq(ht_tf_put_stack(&e, 9, frames, 300), 0);
     ck_assert_int_eq(ht_tf_put_stack_ref(&e, 10, 9, 298, frames + 100, 2), 0);
     ck_assert_int_eq(ht_tf_put_module(&e, 1000040, 3, 0x7f00000000, "/lib/libc.so.6", 14, bid, 20,
@@ -92,6 +93,14 @@ START_TEST(test_round_trip_every_kind)
             ck_assert_uint_eq(r.size, 24);
             ck_assert_uint_eq(r.stack, 7);
             ck_assert_uint_eq(r.weight, HT_TF_WEIGHT_ONE);
+            break;
+        case HT_TF_REALLOC:
+            ck_assert_uint_eq(r.ts, 1000035);
+            ck_assert_uint_eq(r.from, 0x55551000);
+            ck_assert_uint_eq(r.ptr, 0x7fff00002000ull);
+            ck_assert_uint_eq(r.size, 200);
+            ck_assert_uint_eq(r.stack, 9);
+            ck_assert_uint_eq(r.later, 17);
             break;
         case HT_TF_ALLOC_W:
             ck_assert_uint_eq(r.ts, 1000020);
@@ -300,8 +309,9 @@ START_TEST(test_packed_events)
 END_TEST
 END_TEST
 
-/* The shim's unchecked ALLOC/FREE encoders write exactly the bytes of the
- * checked ones, out-of-order times (clamped) and sampled weights included. */
+/* The shim's unchecked ALLOC/FREE/REALLOC encoders write exactly the
+ * bytes of the checked ones, out-of-order times (clamped) and sampled
+ * weights included. */
 START_TEST(test_reserved_puts_match)
 {
     static uint8_t a[1 << 16], b[1 << 16];
@@ -316,7 +326,11 @@ START_TEST(test_reserved_puts_match)
         ts = (x & 7) == 0 ? ts - (x >> 60) : ts + (x >> 40); // sometimes back
         uint64_t ptr = x >> (x & 31), size = x >> 44, stack = x & 0xffff;
         uint64_t w = (x & 3) ? HT_TF_WEIGHT_ONE : HT_TF_WEIGHT_ONE + (x >> 50);
-        if (x & 8) {
+        if ((x & 24) == 16) {
+            uint64_t from = x >> 17, later = x >> 50;
+            ck_assert_int_eq(ht_tf_put_realloc(&ea, ts, from, ptr, size, stack, later), 0);
+            ht_tf_put_realloc_reserved(&eb, ts, from, ptr, size, stack, later);
+        } else if (x & 8) {
             ck_assert_int_eq(ht_tf_put_alloc(&ea, ts, ptr, size, stack, w), 0);
             ht_tf_put_alloc_reserved(&eb, ts, ptr, size, stack, w);
         } else {
@@ -327,6 +341,39 @@ START_TEST(test_reserved_puts_match)
         ck_assert_uint_eq(ea.last_ts, eb.last_ts);
     }
     ck_assert_mem_eq(a, b, (size_t)(ea.p - a));
+    // And they decode to what went in: pointers of 6 bytes and escaped
+    // ones (x >> (x & 31) is often 2^48 or more), whatever is left of the
+    // buffer after them (the last FREE ends the input, short of the 8
+    // bytes a fast load takes).
+    x = 88172645463325252ull;
+    ts = 1000;
+    ht_tf_dec_t d;
+    ht_tf_dec_init(&d, b, (size_t)(eb.p - b));
+    int escaped = 0;
+    for (int i = 0; i < 1000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        uint64_t ptr = x >> (x & 31);
+        escaped += ptr >= HT_TF_P_ESC;
+        ht_tf_rec_t r;
+        ck_assert_int_eq(ht_tf_dec_next(&d, &r), 1);
+        if ((x & 24) == 16) {
+            ck_assert_int_eq(r.kind, HT_TF_REALLOC);
+            ck_assert_uint_eq(r.from, x >> 17);
+            ck_assert_uint_eq(r.later, x >> 50);
+        } else {
+            ck_assert_int_eq(r.kind,
+                             (x & 8) ? ((x & 3) ? HT_TF_ALLOC : HT_TF_ALLOC_W) : HT_TF_FREE);
+        }
+        ck_assert_uint_eq(r.ptr, ptr);
+        if (x & 24)
+            ck_assert_uint_eq(r.size, x >> 44);
+    }
+    ht_tf_rec_t r;
+    ck_assert_int_eq(ht_tf_dec_next(&d, &r), 0);
+    ck_assert_int_gt(escaped, 100);
+    ck_assert_int_lt(escaped, 900);
 }
 END_TEST
 

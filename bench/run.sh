@@ -56,6 +56,29 @@ for w in alloc_loop churn_mt realloc_parse; do
 done
 RUNNER=$OUT/runner
 
+# cpu_probe: median wall time of a fixed piece of work pinned to each CPU
+# in turn. On a shared VM one CPU can run much slower than another for
+# minutes at a time (seen here: vCPU 1 at 0.6x of vCPU 0 while the host
+# was busy), and a run that lands on it is slow whatever it is; printed at
+# start and end so that a table can be read with that in mind.
+cpu_probe() {
+    command -v taskset >/dev/null || { echo "n/a (no taskset)"; return; }
+    local c out=""
+    for ((c = 0; c < $(nproc); c++)); do
+        local ts=()
+        for _ in 1 2 3; do
+            local t0 t1
+            t0=$(date +%s%N)
+            taskset -c "$c" "$OUT/realloc_parse" 20000 >/dev/null 2>&1
+            t1=$(date +%s%N)
+            ts+=($(((t1 - t0) / 1000000)))
+        done
+        out+="${out:+, }cpu$c $(printf '%s\n' "${ts[@]}" | sort -n | sed -n 2p) ms"
+    done
+    echo "$out"
+}
+PROBE0=$(cpu_probe)
+
 # python3: the real interpreter, not a pyenv-style wrapper script (which
 # would be recorded as bash). Debian's /usr/bin/python3 when present.
 PY=""
@@ -265,6 +288,7 @@ HKV=$( [ $HK_OK = 1 ] && heaptrack --version 2>/dev/null | head -n1 || echo "not
     echo "- rounds: $RUNS (each round runs every mode once, in turn); figures are medians$( [ "$QUICK" = 1 ] && echo "; QUICK mode (smaller workloads)")"
     [ $HT_OK = 1 ] || echo "- heaptrace columns missing: $HT_WHY"
     echo "- load average (1 min) at start $LOAD0, at end $(cut -d' ' -f1 /proc/loadavg): with other processes running, absolute times are noisy; ratios come from alternating runs"
+    echo "- the same work (realloc_parse 20000) pinned to each CPU, median of 3: at start $PROBE0; at end $(cpu_probe). On this VM one CPU can run far slower than the other for minutes (host contention), and any run that lands on it is slow, native or recorded"
     echo
     echo "Workloads (bench/): alloc_loop = $N_LOOP x malloc(1024)+free; churn_mt = 2 threads x $N_CHURN"
     echo "allocations of 8..4096 bytes under a 20-deep recursion, 4096 live per thread; realloc_parse ="

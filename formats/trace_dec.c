@@ -146,6 +146,24 @@ ht_tf_dec_next(ht_tf_dec_t *d, ht_tf_rec_t *out)
         d->last_ts = r.ts;
         return 1;
     }
+    if (k == HT_TF_REALLOC) {
+        // The ring's record of a realloc under --all: as ALLOC and FREE,
+        // its fields only.
+        out->kind = k;
+        out->pid = out->tid = 0;
+        out->ts = dec_d(&r);
+        out->from = dec_p(&r);
+        out->ptr = dec_p(&r);
+        out->size = dec_u(&r);
+        out->stack = dec_u(&r);
+        out->later = dec_u(&r);
+        out->weight = HT_TF_WEIGHT_ONE;
+        if (r.bad)
+            return -EBADMSG;
+        d->p = r.p;
+        d->last_ts = r.ts;
+        return 1;
+    }
     ht_tf_rec_t *o = out;
     memset(o, 0, offsetof(ht_tf_rec_t, segs));
     o->kind = d->p[0];
@@ -170,14 +188,6 @@ ht_tf_dec_next(ht_tf_dec_t *d, ht_tf_rec_t *out)
     case HT_TF_FREE:
         o->ts = dec_d(&r);
         o->ptr = dec_p(&r);
-        break;
-    case HT_TF_REALLOC:
-        o->ts = dec_d(&r);
-        o->from = dec_p(&r);
-        o->ptr = dec_p(&r);
-        o->size = dec_u(&r);
-        o->stack = dec_u(&r);
-        o->later = dec_u(&r);
         break;
     case HT_TF_STACK:
     case HT_TF_STACK_REF: {

@@ -6,6 +6,7 @@
 #include "formats/trace.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 int
@@ -129,35 +130,20 @@ ht_tf_dec_next(ht_tf_dec_t *d, ht_tf_rec_t *out)
         d->p = r.p;
         return 1;
     }
-    if (k == HT_TF_ALLOC || k == HT_TF_ALLOC_W || k == HT_TF_FREE) {
-        // The ring's records, one per malloc and free in --all mode: set
-        // their fields only (clearing the whole record each time was a
-        // third of the collector's time).
+    if (k == HT_TF_ALLOC || k == HT_TF_ALLOC_W || k == HT_TF_FREE || k == HT_TF_REALLOC) {
+        // The ring's records, one per malloc, free and realloc in --all
+        // mode: set their fields only (clearing the whole record each time
+        // was a third of the collector's time).
+        bool re = k == HT_TF_REALLOC;
         out->kind = k;
         out->pid = out->tid = 0;
         out->ts = dec_d(&r);
+        out->from = re ? dec_p(&r) : 0;
         out->ptr = dec_p(&r);
         out->size = k == HT_TF_FREE ? 0 : dec_u(&r);
         out->stack = k == HT_TF_FREE ? 0 : dec_u(&r);
         out->weight = k == HT_TF_ALLOC_W ? dec_u(&r) : HT_TF_WEIGHT_ONE;
-        if (r.bad)
-            return -EBADMSG;
-        d->p = r.p;
-        d->last_ts = r.ts;
-        return 1;
-    }
-    if (k == HT_TF_REALLOC) {
-        // The ring's record of a realloc under --all: as ALLOC and FREE,
-        // its fields only.
-        out->kind = k;
-        out->pid = out->tid = 0;
-        out->ts = dec_d(&r);
-        out->from = dec_p(&r);
-        out->ptr = dec_p(&r);
-        out->size = dec_u(&r);
-        out->stack = dec_u(&r);
-        out->later = dec_u(&r);
-        out->weight = HT_TF_WEIGHT_ONE;
+        out->later = re ? dec_u(&r) : 0;
         if (r.bad)
             return -EBADMSG;
         d->p = r.p;
@@ -175,19 +161,6 @@ ht_tf_dec_next(ht_tf_dec_t *d, ht_tf_rec_t *out)
         o->pid = dec_u(&r);
         o->tid = dec_u(&r);
         o->ts = r.ts = dec_u(&r);
-        break;
-    case HT_TF_ALLOC:
-    case HT_TF_ALLOC_W:
-        o->ts = dec_d(&r);
-        o->ptr = dec_p(&r);
-        o->size = dec_u(&r);
-        o->stack = dec_u(&r);
-        if (o->kind == HT_TF_ALLOC_W)
-            o->weight = dec_u(&r);
-        break;
-    case HT_TF_FREE:
-        o->ts = dec_d(&r);
-        o->ptr = dec_p(&r);
         break;
     case HT_TF_STACK:
     case HT_TF_STACK_REF: {

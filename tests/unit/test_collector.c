@@ -365,6 +365,20 @@ START_TEST(test_segments_self_contained)
 }
 END_TEST
 
+/* n allocations of thread 7 of the parent, at PBASE + 16 i, of 100 + i
+ * bytes, stack 1 + i, from time *ts on. */
+static void
+feed_parent_allocs(ht_coll_t *c, ht_coll_src_t *ps, int n, uint64_t *ts)
+{
+    for (int i = 0; i < n; i++) {
+        ht_tf_rec_t r = rec(HT_TF_ALLOC, 7, (*ts)++);
+        r.ptr = PBASE + (uint64_t)i * 16;
+        r.size = 100 + (uint64_t)i;
+        r.stack = 1 + (uint64_t)i;
+        ht_coll_src_feed(c, ps, &r);
+    }
+}
+
 START_TEST(test_fork_inherits_live_set)
 {
     ht_coll_t *c = mk(0);
@@ -372,13 +386,7 @@ START_TEST(test_fork_inherits_live_set)
     ht_coll_set_main_pid(c, ppid);
     ht_coll_src_t *ps = src(c, ppid, getppid(), HT_TF_PROC_ALL);
     uint64_t ts = 1;
-    for (int i = 0; i < 10; i++) {
-        ht_tf_rec_t r = rec(HT_TF_ALLOC, 7, ts++);
-        r.ptr = PBASE + (uint64_t)i * 16;
-        r.size = 100 + (uint64_t)i;
-        r.stack = 1 + (uint64_t)i;
-        ht_coll_src_feed(c, ps, &r);
-    }
+    feed_parent_allocs(c, ps, 10, &ts);
     ht_tf_rec_t r = rec(HT_TF_FREE, 7, ts++);
     r.ptr = PBASE;
     ht_coll_src_feed(c, ps, &r);
@@ -444,13 +452,7 @@ START_TEST(test_fork_first_record_wins)
     ht_coll_set_main_pid(c, ppid);
     ht_coll_src_t *ps = src(c, ppid, getppid(), HT_TF_PROC_ALL);
     uint64_t ts = 1;
-    for (int i = 0; i < 5; i++) {
-        ht_tf_rec_t r = rec(HT_TF_ALLOC, 7, ts++);
-        r.ptr = PBASE + (uint64_t)i * 16;
-        r.size = 100 + (uint64_t)i;
-        r.stack = 1 + (uint64_t)i;
-        ht_coll_src_feed(c, ps, &r);
-    }
+    feed_parent_allocs(c, ps, 5, &ts);
     ht_tf_rec_t r = rec(HT_TF_FORK, 7, ts++);
     r.child = (uint64_t)cpid;
     ht_coll_src_feed(c, ps, &r);

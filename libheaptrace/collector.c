@@ -1470,20 +1470,6 @@ coll_fork(ht_coll_t *c, coll_proc_t *parent, pid_t child)
         coll_live_free(&copy);
         return;
     }
-    // A child has two FORK records: the parent's, written after fork()
-    // returned, and its own, written into the parent's ring from the
-    // child with the time of the fork's prepare handler. In time order the
-    // first is the fork; the second can fall after the parent's first
-    // events past the fork (the parent's clock is the coarse one while it
-    // has one thread, the child stamps with the precise one), and taking
-    // it made those blocks the child's inherited ones (t_record_fork, 2
-    // runs in 32).
-    for (coll_pending_t *pe = c->pending; pe; pe = pe->next) {
-        if (pe->child == child) {
-            coll_live_free(&copy);
-            return;
-        }
-    }
     coll_pending_t *pe = calloc(1, sizeof *pe);
     if (!pe) {
         coll_live_free(&copy);

@@ -1015,19 +1015,19 @@ ht_rec_snapshot(int reason)
     return rc;
 }
 
-void
-ht_rec_fork_parent(pid_t child)
+/* FORK's time (rec.h). Pre-fork records took at most rec_now; post-fork
+ * ones take at least coarse_last (one thread) or a later precise reading,
+ * and the thread's next buffer opens after first_ts. */
+uint64_t
+ht_rec_fork_stamp(void)
 {
     ht_rec_tls_t *t = &ht_rec_tls;
-    uint64_t ts;
-    if (child <= 0 || rec_enter(t, &ts, 0) < 0)
-        return;
-    if (rec_put_ok(&t->w, HT_TF_MAX_FIXED_REC, ts) &&
-        ht_tf_put_fork(&t->w.enc, ts, (uint64_t)child) == 0)
-        ht_ring_writer_commit(rec_ring, &t->w);
-    // Flush, so the collector meets FORK before the child's ring.
-    ht_ring_writer_release(rec_ring, &t->w);
-    rec_leave();
+    uint64_t f = rec_now(t) + 1;
+    if (f <= t->w.first_ts)
+        f = t->w.first_ts + 1;
+    t->coarse_last = f + 1;
+    t->w.first_ts = f;
+    return f;
 }
 
 void

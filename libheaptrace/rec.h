@@ -201,9 +201,16 @@ int ht_rec_snapshot(int reason);
  * time escapes). Called around dlclose (shim_dl.c) and at exit. */
 void ht_rec_modules_sync(void);
 
-/* fork: in the parent after fork(), FORK(child). In the child, forget the
- * parent's threads and buffers (the caller then starts a new ring). */
-void ht_rec_fork_parent(pid_t child);
+/* fork: the time of the FORK record the child writes into the parent's
+ * ring on the forking thread's behalf, taken in the prepare handler by
+ * that thread. After every record it wrote before and before every one it
+ * writes after, in time and in the order of its ring buffers: the thread's
+ * clock and its next buffer's BATCH are moved past it. (The precise clock
+ * here ran up to a tick ahead of the coarse one a lone thread stamps with,
+ * and the parent's first allocations after the fork went into the child's
+ * inherited set: t_record_fork failed 1 run in 10.) In the child, forget
+ * the parent's threads and buffers (the caller then starts a new ring). */
+uint64_t ht_rec_fork_stamp(void);
 void ht_rec_fork_child(void);
 /* Around fork (prepare / parent+child handlers): wait until no thread is
  * inside a slow path and keep new ones out, so that no lock of libunwind,

@@ -303,7 +303,7 @@ sess_fork_prepare(void)
     // No allocation here: another thread may hold malloc's locks, which
     // glibc takes after the atfork prepare handlers run.
     ht_rec_tls_t *t = &ht_rec_tls;
-    sess_fork_ts = ht_clock_ns();
+    sess_fork_ts = ht_rec_fork_stamp();
     // The real tid: this thread may never have recorded anything.
     sess_fork_tid = (uint32_t)syscall(SYS_gettid);
     ht_ring_t *r = ht_rec_ring();

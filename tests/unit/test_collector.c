@@ -442,43 +442,6 @@ START_TEST(test_fork_inherits_live_set)
 }
 END_TEST
 
-/* A child's two FORK records (the parent's, and the child's own, stamped
- * with another clock) around a parent allocation, read before the child's
- * ring shows up: the child inherits the live set of the first. */
-START_TEST(test_fork_first_record_wins)
-{
-    ht_coll_t *c = mk(0);
-    pid_t ppid = getpid(), cpid = 0x3ffff1;
-    ht_coll_set_main_pid(c, ppid);
-    ht_coll_src_t *ps = src(c, ppid, getppid(), HT_TF_PROC_ALL);
-    uint64_t ts = 1;
-    feed_parent_allocs(c, ps, 5, &ts);
-    ht_tf_rec_t r = rec(HT_TF_FORK, 7, ts++);
-    r.child = (uint64_t)cpid;
-    ht_coll_src_feed(c, ps, &r);
-    r = rec(HT_TF_ALLOC, 7, ts++); // the parent's, after the fork
-    r.ptr = PBASE + 16 * 200;
-    r.size = 6;
-    r.stack = 4;
-    ht_coll_src_feed(c, ps, &r);
-    r = rec(HT_TF_FORK, 7, ts++); // the child's own FORK, later
-    r.child = (uint64_t)cpid;
-    ht_coll_src_feed(c, ps, &r);
-    ht_coll_src_t *cs = src(c, cpid, ppid, HT_TF_PROC_ALL | HT_TF_PROC_FORKED);
-    ht_coll_note_exit(c, cpid, 0);
-    ht_coll_src_close(c, cs);
-    ht_coll_src_close(c, ps);
-    ht_coll_destroy(c);
-
-    summary_t sm;
-    char cpath[160];
-    snprintf(cpath, sizeof cpath, "%s.%d", out, (int)cpid);
-    check_trace(cpath, &sm);
-    ck_assert_uint_eq(sm.first_kf_nlive, 5);
-    ck_assert_uint_eq(sm.first_kf_inherited, 5);
-}
-END_TEST
-
 /* The collector's ordering rule: thread A frees X, thread B then gets X
  * from malloc. The scan met B's buffer first, so B's ALLOC was consumed
  * before A's FREE; both are older than the poll's horizon. The file must
@@ -757,7 +720,6 @@ suite_collector(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_segments_self_contained);
     tcase_add_test(tc, test_fork_inherits_live_set);
-    tcase_add_test(tc, test_fork_first_record_wins);
     tcase_add_test(tc, test_reused_address_across_threads_in_order);
     tcase_add_test(tc, test_all_mode_frees_and_totals);
     tcase_add_test(tc, test_exec_continues_file);

@@ -208,7 +208,7 @@ void ht_rec_modules_sync(void);
  * clock and its next buffer's BATCH are moved past it. (The precise clock
  * here ran up to a tick ahead of the coarse one a lone thread stamps with,
  * and the parent's first allocations after the fork went into the child's
- * inherited set: t_record_fork failed 1 run in 10.) In the child, forget
+ * inherited set: t_record_fork failed 3 runs in 44.) In the child, forget
  * the parent's threads and buffers (the caller then starts a new ring). */
 uint64_t ht_rec_fork_stamp(void);
 void ht_rec_fork_child(void);

@@ -359,6 +359,18 @@ an_build(an_ctx_t *c, const ht_file_info_t *info, const ht_rd_stats_t *st, int64
         }
     if (!(p->exe = ht_pb_str(c->b, exe)) || !(p->argv = ht_pb_str(c->b, argv)))
         return -ENOMEM;
+    // ...but a user who ran a wrapper wants to know what it became. (Not
+    // how many times: a segment's keyframe restates the image, and replay
+    // makes an image of it again.)
+    const char *last = NULL;
+    bool execd = false;
+    for (uint32_t i = 0; i < rp->nprocs; i++)
+        if (rp->procs[i].pid == info->pid && rp->procs[i].exe) {
+            last = rp->procs[i].exe;
+            execd |= (rp->procs[i].flags & HT_TF_PROC_EXEC) != 0;
+        }
+    if (execd && !(p->last_exe = ht_pb_str(c->b, last)))
+        return -ENOMEM;
     p->start_ns = rp->first_ts;
     p->end_ns = rp->last_ts > rp->first_ts ? rp->last_ts : rp->first_ts;
     p->start_realtime_ns = info->start_realtime_ns

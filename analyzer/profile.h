@@ -90,6 +90,9 @@ typedef struct ht_profile_s {
     uint64_t sample_rate; /* mean bytes between samples when sampled */
     uint64_t pid;
     const char *exe, *argv;
+    /* The last image when the pid exec'd (a wrapper script, env, pyenv's
+     * shims...), NULL when it never did. */
+    const char *last_exe;
 
     /* whole-process figures */
     double v[HT_M_COUNT];          /* sums over stacks */

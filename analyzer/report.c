@@ -281,6 +281,8 @@ rep_header_text(FILE *f, const ht_profile_t *p, const char *spec, const char *wh
     fprintf(f, "heaptrace %s: %s\n", what, spec);
     fprintf(f, "  program   %s%s%s (pid %" PRIu64 ")\n", p->exe[0] ? p->exe : "(unknown)",
             p->argv[0] ? "  args: " : "", p->argv, p->pid);
+    if (p->last_exe)
+        fprintf(f, "  exec      it exec'd; the last image: %s\n", p->last_exe);
     fprintf(f, "  covers    %.2f s of data", rep_sec(p->end_ns - p->start_ns));
     if (p->snapshot >= 0)
         fprintf(f, ", up to snapshot %d", p->snapshot);

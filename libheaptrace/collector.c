@@ -1717,6 +1717,27 @@ proc_pev_slot(coll_proc_t *p)
     return &p->pev[p->npev];
 }
 
+/* Queue an allocation, or a free (size, weight and stack 0), filled in
+ * place (proc_pev_slot). False when there is no memory for it. */
+static bool
+proc_pend_ev(coll_proc_t *p, uint8_t kind, uint64_t ts, uint64_t tid, uint64_t ptr,
+             uint64_t size, uint64_t weight, uint32_t stack)
+{
+    coll_pev_t *v = proc_pev_slot(p);
+    if (!v)
+        return false;
+    v->ts = ts;
+    v->ptr = ptr;
+    v->size = size;
+    v->weight = weight;
+    v->tid = tid;
+    v->stack = stack;
+    v->off = v->len = 0;
+    v->kind = kind;
+    p->npev++;
+    return true;
+}
+
 /* Queue one consumed record (rec->tid set). Stack definitions are applied
  * at once: they are immutable and the records after them need them. */
 static void
@@ -1728,48 +1749,23 @@ proc_pend(coll_proc_t *p, ht_coll_src_t *s, const ht_tf_rec_t *r)
     switch (r->kind) {
     case HT_TF_ALLOC:
     case HT_TF_ALLOC_W:
-    case HT_TF_FREE: {
-        if (!(v = proc_pev_slot(p)))
-            break;
-        bool is_free = r->kind == HT_TF_FREE;
-        v->ts = r->ts;
-        v->ptr = r->ptr;
-        v->size = is_free ? 0 : r->size;
-        v->weight = is_free ? 0 : r->weight;
-        v->tid = r->tid;
-        v->stack = is_free ? 0 : src_stack(c, s, r->stack);
-        v->off = v->len = 0;
-        v->kind = (uint8_t)r->kind;
-        p->npev++;
-        return;
-    }
-    case HT_TF_REALLOC: {
+        if (proc_pend_ev(p, (uint8_t)r->kind, r->ts, r->tid, r->ptr, r->size, r->weight,
+                         src_stack(c, s, r->stack)))
+            return;
+        break;
+    case HT_TF_FREE:
+        if (proc_pend_ev(p, HT_TF_FREE, r->ts, r->tid, r->ptr, 0, 0, 0))
+            return;
+        break;
+    case HT_TF_REALLOC:
         // The shim's FREE and ALLOC of one realloc under --all, in one
         // record: pended as the two events they are, at their own times.
-        if (!(v = proc_pev_slot(p)))
-            break;
         c->st.events++; // two events, as the shim counts them
-        v->ts = r->ts;
-        v->ptr = r->from;
-        v->size = v->weight = 0;
-        v->tid = r->tid;
-        v->stack = 0;
-        v->off = v->len = 0;
-        v->kind = HT_TF_FREE;
-        p->npev++;
-        if (!(v = proc_pev_slot(p)))
-            break;
-        v->ts = r->ts + r->later;
-        v->ptr = r->ptr;
-        v->size = r->size;
-        v->weight = HT_TF_WEIGHT_ONE;
-        v->tid = r->tid;
-        v->stack = src_stack(c, s, r->stack);
-        v->off = v->len = 0;
-        v->kind = HT_TF_ALLOC;
-        p->npev++;
-        return;
-    }
+        if (proc_pend_ev(p, HT_TF_FREE, r->ts, r->tid, r->from, 0, 0, 0) &&
+            proc_pend_ev(p, HT_TF_ALLOC, r->ts + r->later, r->tid, r->ptr, r->size,
+                         HT_TF_WEIGHT_ONE, src_stack(c, s, r->stack)))
+            return;
+        break;
     case HT_TF_STACK: {
         // Stacks normally live in the ring's table; a source that sends
         // them inline gets the same treatment.

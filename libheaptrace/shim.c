@@ -179,18 +179,6 @@ shim_realloc_impl(void *old, size_t n, void *caller)
     }
     if (HT_UNLIKELY(ht_boot_owns(old)))
         return shim_realloc_boot(old, n, caller);
-    if (HT_LIKELY(!ht_live_maybe(old))) {
-        // Never recorded (sampled mode's common case, one load): what
-        // ht_rec_realloc_post does for an untracked block, without the
-        // bookkeeping around the call -- 97 instructions of ours per
-        // realloc were 80 too many, 6% of realloc_parse's (callgrind).
-        void *p = ht_real.realloc(old, n);
-        if (p || n == 0)
-            ht_rec_tls.frees++; // old is gone (n == 0: freed, NULL returned)
-        if (p)
-            ht_rec_alloc_fp(p, n, caller, __builtin_frame_address(0));
-        return p;
-    }
     ht_rec_realloc_t rr;
     ht_rec_realloc_pre(old, &rr);
     rr.fp = __builtin_frame_address(0);

@@ -630,6 +630,12 @@ typedef struct coll_thr_s {
 
 typedef struct coll_mod_s {
     uint64_t id, bias;
+    uint64_t lo, hi; /* the addresses its segments span */
+    /* Written in the open segment when stamp == the process's serial
+     * (proc_emit_modules); ever: written in some segment, so its
+     * UNMODULE means something to a reader. */
+    uint32_t stamp;
+    bool ever;
     char *path;
     uint32_t path_len, bid_len, nsegs;
     uint8_t bid[HT_TF_MAX_BUILD_ID];
@@ -890,6 +896,38 @@ proc_nstamp_fit(coll_proc_t *p, size_t nnode)
     return true;
 }
 
+/* MODULE of every frame of f[0, n) once per segment, before the first
+ * stack that needs it: a segment states the modules its stacks are in,
+ * not every module the process has mapped. The shim's own library and
+ * the ones it brought (libunwind, liblzma), ld.so, the vDSO: a program's
+ * stacks pass through few of the modules it maps, and a keyframe that
+ * restated all of them was most of a small program's exit snapshot
+ * (alloc_loop: 7 modules, 2 in its stacks) and of every segment of a
+ * ring-bounded trace. A reader also loads only the modules it needs. */
+static void
+proc_emit_modules(coll_proc_t *p, const uint64_t *f, uint32_t n)
+{
+    size_t hit = 0; // frames come in runs within one module
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t a = f[i];
+        if (hit >= p->nmod || a < p->mod[hit].lo || a >= p->mod[hit].hi) {
+            size_t k = 0;
+            while (k < p->nmod && (a < p->mod[k].lo || a >= p->mod[k].hi))
+                k++;
+            if (k == p->nmod)
+                continue; // in no module (JIT code, or damage): nothing to state
+            hit = k;
+        }
+        coll_mod_t *m = &p->mod[hit];
+        if (m->stamp == p->serial)
+            continue;
+        m->stamp = p->serial;
+        m->ever = true;
+        COLL_PUT(p, ht_tf_put_module(&p->enc, p->enc.last_ts, m->id, m->bias, m->path, m->path_len,
+                                     m->bid, m->bid_len, m->segs, m->nsegs));
+    }
+}
+
 /* STACK id once per segment, before its first use: as STACK_REF to the
  * stack of this segment that shares the most callers with it (the deepest
  * call-tree node on its path that a stack written in this segment passed
@@ -925,6 +963,8 @@ proc_emit_stack(coll_proc_t *p, uint32_t id)
             }
         }
     }
+    // The frames kept from base had their modules stated with it.
+    proc_emit_modules(p, f, e->n - keep);
     if (base)
         COLL_PUT(p, ht_tf_put_stack_ref(&p->enc, id, base, keep, f, e->n - keep));
     else
@@ -967,6 +1007,8 @@ proc_seg_begin(coll_proc_t *p, uint64_t snapshot, uint64_t reason)
         memset(p->stamp, 0, p->stamp_n * sizeof *p->stamp);
         memset(p->sstamp, 0, p->sstamp_n * sizeof *p->sstamp);
         memset(p->nstamp, 0, p->nstamp_n * sizeof *p->nstamp);
+        for (size_t i = 0; i < p->nmod; i++)
+            p->mod[i].stamp = 0;
         p->serial = 1;
     }
     p->t0 = p->t1 = ts;
@@ -979,11 +1021,6 @@ proc_seg_begin(coll_proc_t *p, uint64_t snapshot, uint64_t reason)
     COLL_PUT(p, ht_tf_put_process(&p->enc, ts, (uint64_t)p->pid, (uint64_t)p->ppid, p->flags,
                                   p->sample_rate, p->max_depth, p->exe, p->exe_len, p->argv,
                                   p->argv_len));
-    for (size_t i = 0; i < p->nmod; i++) {
-        const coll_mod_t *m = &p->mod[i];
-        COLL_PUT(p, ht_tf_put_module(&p->enc, ts, m->id, m->bias, m->path, m->path_len, m->bid,
-                                     m->bid_len, m->segs, m->nsegs));
-    }
     for (size_t i = 0; i < p->nthr; i++)
         if (p->thr[i].alive)
             COLL_PUT(p, ht_tf_put_thread(&p->enc, ts, p->thr[i].tid, p->thr[i].name,
@@ -1619,18 +1656,35 @@ proc_mod_add(coll_proc_t *p, const ht_tf_rec_t *r)
         memcpy(m->bid, r->bytes, m->bid_len);
     m->nsegs = r->nsegs <= HT_TF_MAX_SEGS ? r->nsegs : 0;
     memcpy(m->segs, r->segs, m->nsegs * sizeof *m->segs);
+    m->lo = UINT64_MAX;
+    m->hi = 0;
+    for (uint32_t i = 0; i < m->nsegs; i++) {
+        uint64_t lo = m->bias + m->segs[i].vaddr, hi = lo + m->segs[i].memsz;
+        if (hi < lo)
+            continue;
+        if (lo < m->lo)
+            m->lo = lo;
+        if (hi > m->hi)
+            m->hi = hi;
+    }
+    if (m->lo >= m->hi)
+        m->lo = m->hi = 0;
+    m->stamp = 0; // (re)stated before the next stack in it
 }
 
-static void
+/* Forgets module id; true when a segment had stated it. */
+static bool
 proc_mod_del(coll_proc_t *p, uint64_t id)
 {
     for (size_t i = 0; i < p->nmod; i++) {
         if (p->mod[i].id == id) {
+            bool ever = p->mod[i].ever;
             free(p->mod[i].path);
             p->mod[i] = p->mod[--p->nmod];
-            return;
+            return ever;
         }
     }
+    return false;
 }
 
 static void
@@ -2045,14 +2099,14 @@ proc_apply(coll_proc_t *p, const coll_pev_t *v)
         r->tid = v->tid;
         switch (r->kind) {
         case HT_TF_MODULE:
+            // Written before the first stack in it (proc_emit_modules).
             p->mod_gen++;
             proc_mod_add(p, r);
-            COLL_PUT(p, ht_tf_put_rec(&p->enc, r));
             break;
         case HT_TF_UNMODULE:
             p->mod_gen++;
-            proc_mod_del(p, r->id);
-            COLL_PUT(p, ht_tf_put_rec(&p->enc, r));
+            if (proc_mod_del(p, r->id))
+                COLL_PUT(p, ht_tf_put_rec(&p->enc, r));
             break;
         case HT_TF_THREAD: {
             coll_thr_t *t = proc_thr(p, r->tid);

@@ -72,7 +72,16 @@ typedef struct site_s {
     int known;   /* in any segment: a site id means one thing in a file */
 } site_t;
 
+/* Modules a test fed (id, address range): check_trace checks each stack's
+ * frames in one had it stated earlier in the same segment. */
+#define NTMOD 4
+static struct {
+    uint64_t id, lo, hi;
+} tmod[NTMOD];
+static int ntmod;
+
 typedef struct summary_s {
+    size_t mod_recs[NTMOD], unmod_recs;
     size_t nsegs, allocs, frees, temp_frees, forks, snapshots, memstats, processes;
     uint64_t snap_reason[32];
     int exit_seen;
@@ -125,7 +134,7 @@ check_trace(const char *path, summary_t *sm)
         memset(kf, 0, sizeof kf);
         for (size_t k = 0; k < NSITE; k++)
             sites[k].defined = 0;
-        int in_kf = 0, nrec = 0, exec_here = 0;
+        int in_kf = 0, nrec = 0, exec_here = 0, mstated[NTMOD] = {0};
         uint64_t nlive = 0, snapshot = 0, last_ts = 0;
         int rc;
         while ((rc = ht_tf_dec_next(d, &x)) == 1) {
@@ -147,7 +156,26 @@ check_trace(const char *path, summary_t *sm)
             // One merged stream in time order: times never go back.
             ck_assert_uint_ge(x.ts, last_ts);
             last_ts = x.ts;
+            if (x.kind == HT_TF_STACK || x.kind == HT_TF_STACK_REF)
+                for (uint32_t f = 0; f < x.nframes; f++)
+                    for (int k = 0; k < ntmod; k++)
+                        ck_assert_msg(x.frames[f] < tmod[k].lo || x.frames[f] >= tmod[k].hi ||
+                                          mstated[k],
+                                      "stack %llu before its module %llu in segment %zu",
+                                      (unsigned long long)x.id,
+                                      (unsigned long long)tmod[k].id, i);
             switch (x.kind) {
+            case HT_TF_MODULE:
+                for (int k = 0; k < ntmod; k++)
+                    if (tmod[k].id == x.id) {
+                        ck_assert(!mstated[k]); // once per segment
+                        mstated[k] = 1;
+                        sm->mod_recs[k]++;
+                    }
+                break;
+            case HT_TF_UNMODULE:
+                sm->unmod_recs++;
+                break;
             case HT_TF_STACK:
                 ck_assert_uint_lt(x.id, sizeof defined);
                 ck_assert_uint_ge(x.nframes, 1);
@@ -328,17 +356,31 @@ START_TEST(test_segments_self_contained)
     r.str = (const uint8_t *)"main";
     r.str_len = 4;
     ht_coll_src_feed(c, s, &r);
+    // Module 1 holds every fake_stack frame; module 2 none of them.
     r = rec(HT_TF_MODULE, 100, ts++);
     r.id = 1;
     r.bias = 0x400000;
     r.str = (const uint8_t *)"/bin/x";
     r.str_len = 6;
+    r.nsegs = 1;
+    r.segs[0] = (ht_tf_seg_t){.vaddr = 0, .memsz = 0x10000, .flags = 5};
     ht_coll_src_feed(c, s, &r);
+    r.id = 2;
+    r.bias = 0x7f0000000000;
+    r.str = (const uint8_t *)"/lib/y.so";
+    r.str_len = 9;
+    ht_coll_src_feed(c, s, &r);
+    tmod[0].id = 1, tmod[0].lo = 0x400000, tmod[0].hi = 0x410000;
+    tmod[1].id = 2, tmod[1].lo = 0x7f0000000000, tmod[1].hi = 0x7f0000010000;
+    ntmod = 2;
     size_t allocs = 0, frees = 0;
     churn(c, s, 80000, 1, &ts, &allocs, &frees);
     r = rec(HT_TF_SNAPSHOT_REQ, 100, ts++);
     ht_coll_src_feed(c, s, &r);
     churn(c, s, 3000, 2, &ts, &allocs, &frees);
+    r = rec(HT_TF_UNMODULE, 100, ts++);
+    r.id = 2;
+    ht_coll_src_feed(c, s, &r);
     ht_coll_note_exit(c, getpid(), 3 << 8); // exit(3)
     ht_coll_src_close(c, s);
     ht_coll_stats_t st;
@@ -349,6 +391,13 @@ START_TEST(test_segments_self_contained)
 
     summary_t sm;
     check_trace(out, &sm);
+    ntmod = 0;
+    // A segment states the modules its stacks are in, and only those: every
+    // segment has stacks in module 1 (its keyframe's live blocks or its
+    // events), none in module 2, whose unloading is then no news either.
+    ck_assert_uint_eq(sm.mod_recs[0], sm.nsegs);
+    ck_assert_uint_eq(sm.mod_recs[1], 0);
+    ck_assert_uint_eq(sm.unmod_recs, 0);
     ck_assert_uint_gt(sm.nsegs, 10);
     ck_assert_uint_eq(sm.allocs, allocs);
     ck_assert_uint_eq(sm.frees, frees);

@@ -192,10 +192,10 @@ static int tfw_cbuf_reserve(ht_tfw_t *w, size_t used, size_t more);
 /* A compressor's first use allocates its tables and faults them in: 0.5-1
  * ms on this VM even for a few KB, paid when a short program's only
  * segment was written -- after the program had exited, on the way to our
- * own exit. Done here, at open, it overlaps the program instead. 16 KiB
- * at level 3 makes tables at least as large as a small segment needs. */
-static void
-tfw_warm(ht_tfw_t *w)
+ * own exit. 16 KiB at level 3 makes tables at least as large as a small
+ * segment needs. */
+void
+ht_tfw_warm(ht_tfw_t *w)
 {
     static const uint8_t zero[16u << 10];
     if (tfw_cbuf_reserve(w, 0, ZSTD_compressBound(sizeof zero)) < 0)
@@ -227,7 +227,6 @@ ht_tfw_open(ht_tfw_t **out, const char *path, const ht_file_info_t *info, uint64
     // The content checksum lets the reader tell a damaged frame from a
     // valid one even when the segment CRC is not available (torn tail).
     ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
-    tfw_warm(w);
 
     size_t le = strnlen(info->exe, TF_EXE_MAX), la = strnlen(info->argv, TF_ARGV_MAX),
            lh = strnlen(info->host, TF_HOST_MAX);

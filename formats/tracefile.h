@@ -42,6 +42,11 @@ typedef struct ht_tfw_s ht_tfw_t;
 /* Create `path` (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600) and write the file
  * header. max_size 0 means unbounded. Returns 0 or -errno. */
 int ht_tfw_open(ht_tfw_t **out, const char *path, const ht_file_info_t *info, uint64_t max_size);
+/* Have the compressor allocate its tables and fault them in now (0.5-1
+ * ms), by compressing a few KB into scratch: for a writer whose first
+ * segment is written when its program has exited and someone waits. Call
+ * it where that time overlaps the program, not on the program's thread. */
+void ht_tfw_warm(ht_tfw_t *w);
 /* Compress `raw` (one segment's records) and write it as segment `seq`
  * covering [t0, t1]. With a max_size, wraps to the first segment slot when
  * the next segment would cross the bound (older segments are overwritten).

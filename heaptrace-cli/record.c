@@ -48,7 +48,7 @@ rec_usage(FILE *f)
             "  --max-depth N              most frames of a backtrace (default: 256)\n"
             "  --lossy                    drop events when the ring is full instead of\n"
             "                             making the program wait (default: lossless)\n"
-            "  --quiet                    no summary line on stderr (default: off)\n"
+            "  -q, --quiet                no summary line on stderr (default: off)\n"
             "  --max-size BYTES           bound each trace file; the oldest segments are\n"
             "                             overwritten (default: 0, unbounded)\n"
             "  --flush-interval SECS      write what was recorded to the file at least\n"
@@ -338,7 +338,7 @@ cmd_record(int argc, char **argv)
     optind = 1;
     opterr = 0;
     // "+": options stop at PROG, so PROG's own options stay PROG's.
-    while ((ch = getopt_long(argc, argv, "+:o:h", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "+:o:qh", longopts, NULL)) != -1) {
         char *end;
         switch (ch) {
         case 'o':
@@ -362,6 +362,7 @@ cmd_record(int argc, char **argv)
         case OPT_LOSSY:
             lossy = true;
             break;
+        case 'q':
         case OPT_QUIET:
             quiet = true;
             break;

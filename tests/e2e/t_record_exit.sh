@@ -37,4 +37,8 @@ grep -q "^heaptrace: wrote verbose.htr ([0-9]* events, " v.err || fail "summary 
 # 4096 bytes: the header, counted before the trace was finished).
 said=$(sed -n 's/^heaptrace: wrote verbose.htr ([0-9]* events, \([0-9]*\) bytes).*/\1/p' v.err)
 [ -z "$said" ] || expect_eq "summary size" "$said" "$(stat -c %s verbose.htr)"
+# -q is --quiet: no summary line (it was refused as an unknown option).
+"$HT" record -q --all -o q.htr "$P" exit 0 2>q.err || fail "record -q exited $?: $(cat q.err)"
+[ ! -s q.err ] || fail "record -q wrote to stderr: $(cat q.err)"
+[ -s q.htr ] || fail "record -q wrote no trace"
 echo ok

@@ -349,19 +349,20 @@ an_build(an_ctx_t *c, const ht_file_info_t *info, const ht_rd_stats_t *st, int64
     p->sample_rate = p->sampled ? info->sample_rate : 0;
     p->pid = info->pid;
     // The first image of the traced pid names the program; an exec'd
-    // image would name the last program, which is not what was run.
+    // image would name the last program, which is not what was run. The
+    // PROCESS records say which it was; the file header is a fallback: the
+    // collector fills it from /proc when it finds the process, which may
+    // be after an exec (a shell that execs at once).
     const char *exe = info->exe, *argv = info->argv;
     for (uint32_t i = 0; i < rp->nprocs; i++)
-        if (rp->procs[i].pid == info->pid && rp->procs[i].exe && !exe[0]) {
+        if (rp->procs[i].pid == info->pid && rp->procs[i].exe && rp->procs[i].exe[0]) {
             exe = rp->procs[i].exe;
             argv = rp->procs[i].argv ? rp->procs[i].argv : "";
             break;
         }
     if (!(p->exe = ht_pb_str(c->b, exe)) || !(p->argv = ht_pb_str(c->b, argv)))
         return -ENOMEM;
-    // ...but a user who ran a wrapper wants to know what it became. (Not
-    // how many times: a segment's keyframe restates the image, and replay
-    // makes an image of it again.)
+    // ...but a user who ran a wrapper wants to know what it became.
     const char *last = NULL;
     bool execd = false;
     for (uint32_t i = 0; i < rp->nprocs; i++)

@@ -693,6 +693,22 @@ ht_rp_stack_frames(const ht_rp_t *rp, uint32_t proc, uint64_t id, const uint64_t
     return false;
 }
 
+/* Does PROCESS record r name the image p is (its program and arguments)? */
+static bool
+rp_proc_is(const ht_rp_proc_t *p, const ht_tf_rec_t *r)
+{
+    if (!p->exe || !p->argv || strlen(p->exe) != r->str_len || strlen(p->argv) != r->str2_len ||
+        memcmp(p->exe, r->str, r->str_len) != 0)
+        return false;
+    // argv is kept with spaces for its NULs (rp_process_info)
+    for (uint32_t i = 0; i < r->str2_len; i++)
+        if (p->argv[i] != (r->str2[i] ? (char)r->str2[i] : ' '))
+            return false;
+    return true;
+}
+
+static void rp_clear_live_pid(ht_rp_t *rp, uint64_t pid);
+
 uint32_t
 ht_rp_ident(ht_rp_t *rp, uint32_t proc, const ht_tf_rec_t *r)
 {
@@ -724,17 +740,31 @@ ht_rp_ident(ht_rp_t *rp, uint32_t proc, const ht_tf_rec_t *r)
         im->proc_ident[proc]++;
         return proc;
     }
-    case HT_TF_PROCESS:
+    case HT_TF_PROCESS: {
         // An exec replaces the image behind the pid: new stack ids, new
-        // module map. A PROCESS record that merely introduces an image we
-        // created for its first batch does not.
-        if ((r->flags & HT_TF_PROC_EXEC) && im->proc_ident[proc] > 0) {
-            proc = rp_proc_new(rp, rp->procs[proc].pid, HT_RP_NONE);
-            if (proc == HT_RP_NONE)
-                return HT_RP_NONE;
+        // module map, and the old image's heap is gone. A PROCESS record
+        // that merely introduces an image we created for its first batch
+        // does not. Every keyframe after an exec restates its PROCESS (flag
+        // EXEC): that is a new image only when it names another program
+        // than the one replayed (the exec's own segment, whose PROCESS
+        // event then is that same exec, or an exec in segments not read).
+        if (!(r->flags & HT_TF_PROC_EXEC))
+            return proc;
+        if (im->kf_open && rp_proc_is(&rp->procs[proc], r))
+            return proc;
+        if (!im->kf_open && im->proc_ident[proc] == 0) {
+            im->proc_ident[proc]++;
+            return proc;
         }
-        im->proc_ident[proc]++;
+        uint64_t pid = rp->procs[proc].pid;
+        rp_clear_live_pid(rp, pid);
+        proc = rp_proc_new(rp, pid, HT_RP_NONE);
+        if (proc == HT_RP_NONE)
+            return HT_RP_NONE;
+        if (!im->kf_open)
+            im->proc_ident[proc]++;
         return proc;
+    }
     case HT_TF_FORK: {
         uint32_t c = rp_proc_new(rp, r->child, proc);
         if (c == HT_RP_NONE)
@@ -864,6 +894,16 @@ rp_clear_live(ht_rp_t *rp)
         if (im->fsites[i].live)
             rp_fsite_clear(rp, &im->fsites[i]);
     rp->total_o = rp->total_b = 0;
+}
+
+/* The blocks of one pid stop being live: its image exec'd another. */
+static void
+rp_clear_live_pid(ht_rp_t *rp, uint64_t pid)
+{
+    rp_impl_t *im = IMPL(rp);
+    for (uint32_t i = 0; i < im->nfsites; i++)
+        if (im->fsites[i].live && (im->fsites[i].key >> 32) == (uint32_t)pid)
+            rp_fsite_clear(rp, &im->fsites[i]);
 }
 
 void

@@ -698,7 +698,7 @@ static bool
 rp_proc_is(const ht_rp_proc_t *p, const ht_tf_rec_t *r)
 {
     if (!p->exe || !p->argv || strlen(p->exe) != r->str_len || strlen(p->argv) != r->str2_len ||
-        memcmp(p->exe, r->str, r->str_len) != 0)
+        (r->str_len && memcmp(p->exe, r->str, r->str_len) != 0)) // str is NULL when empty
         return false;
     // argv is kept with spaces for its NULs (rp_process_info)
     for (uint32_t i = 0; i < r->str2_len; i++)

@@ -712,6 +712,7 @@ struct coll_proc_s {
 
     size_t cur_thr; /* index in thr of the last thread looked up */
     uint32_t mod_gen; /* moves at each MODULE and UNMODULE: see coll_site_intern */
+    bool seg_stacks;  /* the open segment has stated a stack (proc_mod_state) */
     // The stream's clock: nothing is written with an earlier time. Events
     // advance it; so does each poll's horizon (every event older than it
     // has been written), which is the time of the collector's own records.
@@ -967,6 +968,7 @@ proc_emit_stack(coll_proc_t *p, uint32_t id)
     }
     // The frames kept from base had their modules stated with it.
     proc_emit_modules(p, f, e->n - keep);
+    p->seg_stacks = true;
     if (base)
         COLL_PUT(p, ht_tf_put_stack_ref(&p->enc, id, base, keep, f, e->n - keep));
     else
@@ -1013,6 +1015,7 @@ proc_seg_begin(coll_proc_t *p, uint64_t snapshot, uint64_t reason)
             p->mod[i].stamp = 0;
         p->serial = 1;
     }
+    p->seg_stacks = false;
     p->t0 = p->t1 = ts;
     p->kf_ts = ts;
     p->seg_born = coll_now();
@@ -1629,7 +1632,24 @@ proc_thr(coll_proc_t *p, uint64_t tid)
     return t;
 }
 
+/* A module the process just reported (NULL: none). It is written before
+ * the first stack of the segment that has a frame in it -- unless the
+ * segment stated stacks before it came: some of those may be in it (a
+ * forked child's inherited keyframe precedes the modules its shim sends;
+ * a plugin's constructors allocate inside dlopen, before dlopen returns
+ * and the shim reports the plugin), so it is written now. */
 static void
+proc_mod_state(coll_proc_t *p, coll_mod_t *m)
+{
+    if (!m || !p->seg_stacks || m->stamp == p->serial)
+        return;
+    m->stamp = p->serial;
+    m->ever = true;
+    COLL_PUT(p, ht_tf_put_module(&p->enc, p->enc.last_ts, m->id, m->bias, m->path, m->path_len,
+                                 m->bid, m->bid_len, m->segs, m->nsegs));
+}
+
+static coll_mod_t *
 proc_mod_add(coll_proc_t *p, const ht_tf_rec_t *r)
 {
     coll_mod_t *m = NULL;
@@ -1641,7 +1661,7 @@ proc_mod_add(coll_proc_t *p, const ht_tf_rec_t *r)
             size_t nc = p->mod_cap ? p->mod_cap * 2 : 32;
             coll_mod_t *nm = realloc(p->mod, nc * sizeof *nm);
             if (!nm)
-                return;
+                return NULL;
             p->mod = nm;
             p->mod_cap = nc;
         }
@@ -1676,6 +1696,7 @@ proc_mod_add(coll_proc_t *p, const ht_tf_rec_t *r)
     if (m->lo >= m->hi)
         m->lo = m->hi = 0;
     m->stamp = 0; // (re)stated before the next stack in it
+    return m;
 }
 
 /* Forgets module id; true when a segment had stated it. */
@@ -2105,9 +2126,8 @@ proc_apply(coll_proc_t *p, const coll_pev_t *v)
         r->tid = v->tid;
         switch (r->kind) {
         case HT_TF_MODULE:
-            // Written before the first stack in it (proc_emit_modules).
             p->mod_gen++;
-            proc_mod_add(p, r);
+            proc_mod_state(p, proc_mod_add(p, r));
             break;
         case HT_TF_UNMODULE:
             p->mod_gen++;

@@ -21,4 +21,9 @@ check "$C" "n(j['live_end'], 3001) == 3 and n(j['live_end'], 3002) == 10" "child
 # not by record: how it ended is honestly unknown.
 check "$C" "j['exit'] == [2, 0]" "child's EXIT"
 check "$P" "j['exit'] == [0, 0]" "parent's EXIT"
+# The child's trace alone symbolizes its stacks: its inherited keyframe is
+# written before its shim reports the modules, which must still be stated.
+"$HT" collapse --metric alloc_space "t.htr.$child" >c.txt 2>/dev/null || fail "collapse of the child exited $?"
+grep -q "__libc_start_call_main;main " c.txt || fail "child's stacks: $(cat c.txt)"
+! grep -q ";0x" c.txt || fail "child's stacks not symbolized: $(cat c.txt)"
 echo ok

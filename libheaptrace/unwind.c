@@ -861,9 +861,13 @@ ht_unwind_memo_set(void *mem)
 static inline bool
 unwind_memo_holds(const unwind_mframe_t *f, uint32_t steps, uintptr_t limit, void **frames)
 {
+    // SPs climb along a memo (every step checked it), so the last is the
+    // only one the window can cut.
+    if (steps && f[steps].sp > limit)
+        return false;
     for (uint32_t j = 0; j < steps; j++) {
         frames[j] = (void *)f[j].ip;
-        if (f[j + 1].sp > limit || *(const uintptr_t *)(f[j + 1].sp - 8) != f[j + 1].ip)
+        if (*(const uintptr_t *)(f[j + 1].sp - 8) != f[j + 1].ip)
             return false;
         if (f[j].rbp_at && (f[j + 1].flags & MEMO_RBP_USED) &&
             *(const uintptr_t *)f[j].rbp_at != f[j + 1].rbp)
@@ -1046,27 +1050,32 @@ ht_unwind_walk_impl(void **frames, int max, uintptr_t sp, uintptr_t rbp)
     uint32_t pi = 0;
     uint32_t how = MEMO_MAX;
     int memo_n = 0;
+    // The SP of prev's next frame not yet passed: until the walk climbs
+    // to it, no frame of prev can be this one (one compare a frame; the
+    // search below cost sqlite3 a dozen instructions a frame, 12 frames a
+    // walk).
+    uintptr_t psp = prev && prev->n ? prev->f[0].sp : UINTPTR_MAX;
     // The hot loop: per frame one probe of the home slot (key, value, key
     // again: see the seqlock above), the rule applied, one or two loads
     // from the stack. Everything else is out of line.
     while (n < max) {
-        if (next) {
-            if (prev) {
-                while (pi < prev->n && prev->f[pi].sp < sp)
-                    pi++;
-                if (pi < prev->n && prev->f[pi].sp == sp && prev->f[pi].ip == ip &&
-                    (prev->f[pi].rbp == rbp || !(prev->f[pi].flags & MEMO_RBP_USED))) {
-                    int k = unwind_memo_finish(prev, pi, next, n, (void **)frames, max, limit);
-                    if (k >= 0) {
-                        memo_n = k - n;
-                        n = k;
-                        goto memo_done;
-                    }
-                    prev = NULL; // changed under it: walk on without
+        if (HT_UNLIKELY(sp >= psp)) {
+            while (pi < prev->n && prev->f[pi].sp < sp)
+                pi++;
+            psp = pi < prev->n ? prev->f[pi].sp : UINTPTR_MAX;
+            if (psp == sp && prev->f[pi].ip == ip &&
+                (prev->f[pi].rbp == rbp || !(prev->f[pi].flags & MEMO_RBP_USED))) {
+                int k = unwind_memo_finish(prev, pi, next, n, (void **)frames, max, limit);
+                if (k >= 0) {
+                    memo_n = k - n;
+                    n = k;
+                    goto memo_done;
                 }
+                psp = UINTPTR_MAX; // changed under it: walk on without
             }
-            next->f[n] = (unwind_mframe_t){ip, sp, rbp, 0, 0};
         }
+        if (next)
+            next->f[n] = (unwind_mframe_t){ip, sp, rbp, 0, 0};
         uint32_t j = unwind_hash(ip);
         uint64_t key = (uint64_t)ip | genbits;
         uint64_t rule = 0;

@@ -670,6 +670,7 @@ struct ht_coll_src_s {
     uint64_t start_ns;
     uint64_t snap_seen;
     char *path; /* ring file, unlinked when released */
+    char *exe, *argv; /* info's, copied out of the ring's header */
 };
 
 enum { PROC_WAIT_FORK, PROC_ACTIVE, PROC_DONE };
@@ -1281,8 +1282,16 @@ proc_set_image(coll_proc_t *p, const ht_coll_src_info_t *in, bool exec)
     char *b = malloc(HT_TF_MAX_STR + 1);
     if (!b)
         return;
-    coll_proc_path(path, p->pid, "exe");
-    ssize_t n = readlink(path, b, HT_TF_MAX_STR);
+    // As the image's shim told it (in->exe), else /proc: the process may
+    // have exec'd since, or be gone.
+    ssize_t n;
+    if (in->exe_len) {
+        n = in->exe_len <= HT_TF_MAX_STR ? (ssize_t)in->exe_len : HT_TF_MAX_STR;
+        memcpy(b, in->exe, (size_t)n);
+    } else {
+        coll_proc_path(path, p->pid, "exe");
+        n = readlink(path, b, HT_TF_MAX_STR);
+    }
     if (n > 0) {
         p->exe = malloc((size_t)n + 1);
         if (p->exe) {
@@ -1291,8 +1300,13 @@ proc_set_image(coll_proc_t *p, const ht_coll_src_info_t *in, bool exec)
             p->exe_len = (uint32_t)n;
         }
     }
-    coll_proc_path(path, p->pid, "cmdline");
-    n = coll_read_small(path, b, HT_TF_MAX_STR + 1);
+    if (in->argv_len) {
+        n = in->argv_len <= HT_TF_MAX_STR ? (ssize_t)in->argv_len : HT_TF_MAX_STR;
+        memcpy(b, in->argv, (size_t)n);
+    } else {
+        coll_proc_path(path, p->pid, "cmdline");
+        n = coll_read_small(path, b, HT_TF_MAX_STR + 1);
+    }
     if (n > 0) {
         if (b[n - 1] == 0)
             n--; // NUL-separated, without the final NUL
@@ -2231,6 +2245,8 @@ src_free(ht_coll_src_t *s)
         free(s->idmap[l]);
     free(s->idmap);
     free(s->path);
+    free(s->exe);
+    free(s->argv);
     free(s);
 }
 
@@ -2405,6 +2421,24 @@ src_new_ring(const ht_ring_t *ring)
     s->info.sample_rate = h->sample_rate;
     s->start_ns = h->start_ns;
     s->snap_seen = atomic_load(&h->snapshot_done);
+    // Copied once, lengths clamped: the program can scribble on its ring.
+    uint32_t el = h->exe_len, al = h->argv_len;
+    if (el > HT_TF_MAX_STR)
+        el = HT_TF_MAX_STR;
+    if (al > HT_TF_MAX_STR)
+        al = HT_TF_MAX_STR;
+    s->exe = el ? malloc(el) : NULL;
+    s->argv = al ? malloc(al) : NULL;
+    if (s->exe) {
+        memcpy(s->exe, h->exe, el);
+        s->info.exe = s->exe;
+        s->info.exe_len = el;
+    }
+    if (s->argv) {
+        memcpy(s->argv, h->argv, al);
+        s->info.argv = s->argv;
+        s->info.argv_len = al;
+    }
     return s;
 }
 

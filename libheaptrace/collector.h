@@ -121,6 +121,9 @@ typedef struct ht_coll_src_info_s {
     uint32_t flags; /* HT_TF_PROC_* */
     uint32_t max_depth;
     uint64_t sample_rate;
+    /* The image (argv NUL-separated); empty: read from /proc/PID. */
+    const char *exe, *argv;
+    uint32_t exe_len, argv_len;
 } ht_coll_src_info_t;
 
 /* A process image whose records come from ht_coll_src_feed. A source with

@@ -49,7 +49,7 @@
 #include "formats/trace.h"
 
 #define HT_RING_MAGIC 0x474e495254485448ull /* "HTHTRING" little-endian */
-#define HT_RING_VERSION 2 /* 2: ALLOC, ALLOC_W and FREE carry `p` pointers */
+#define HT_RING_VERSION 3 /* 2: ALLOC, ALLOC_W and FREE carry `p` pointers; 3: exe, argv */
 #define HT_RING_DEFAULT_NBUFS 1024
 #define HT_RING_DEFAULT_BUF_SIZE (32u * 1024u)
 #define HT_RING_DEFAULT_STACK_CAP (1u << 20)
@@ -88,6 +88,12 @@ typedef struct ht_ring_hdr_s {
     /* Snapshot requests from outside (heaptrace snapshot PID): the consumer
      * compares with snapshot_done and takes one snapshot per increment. */
     _Atomic uint64_t snapshot_req, snapshot_done;
+    /* The image that made the ring, as its shim read it at start: the
+     * executable's path and the NUL-separated argv. The collector may
+     * find the process only after it exec'd, or gone (/bin/true), where
+     * /proc/PID names another image or nothing. */
+    uint32_t exe_len, argv_len;
+    char exe[HT_TF_MAX_STR], argv[HT_TF_MAX_STR];
 } ht_ring_hdr_t;
 
 typedef struct ht_ring_buf_s {

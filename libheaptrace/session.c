@@ -219,6 +219,10 @@ sess_ring_make(uint32_t flags, const ht_ring_t *parent)
     h->sample_rate = ht_opt.sample_rate;
     h->max_depth = ht_opt.max_depth;
     h->start_ns = ht_clock_ns();
+    h->exe_len = sess_exe_len;
+    memcpy(h->exe, sess_exe, sess_exe_len);
+    h->argv_len = sess_argv_len;
+    memcpy(h->argv, sess_argv, sess_argv_len);
     if (parent)
         ht_ring_stacks_copy(&r, parent);
     sess_ring = r;

@@ -22,6 +22,10 @@ case "$(jget "$W" program exe)" in
 */dash | */sh | */bash) ;;
 *) fail "program: $(jget "$W" program exe), want the shell that was run" ;;
 esac
+# The file header too names the shell: the collector found the process
+# after its exec, when /proc named prog_slowleak; the ring says.
+"$HT" dump w.htr | head -1 | grep -Eq 'exe="[^"]*/(dash|sh|bash)"' ||
+    fail "file header: $("$HT" dump w.htr | head -1)"
 "$HT" report w.htr >rep 2>/dev/null || fail "report exited $?"
 grep -q "^  exec      it exec'd; the last image: .*/prog_slowleak$" rep ||
     fail "no exec line: $(sed -n 2,3p rep)"

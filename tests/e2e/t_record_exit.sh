@@ -41,4 +41,12 @@ said=$(sed -n 's/^heaptrace: wrote verbose.htr ([0-9]* events, \([0-9]*\) bytes)
 "$HT" record -q --all -o q.htr "$P" exit 0 2>q.err || fail "record -q exited $?: $(cat q.err)"
 [ ! -s q.err ] || fail "record -q wrote to stderr: $(cat q.err)"
 [ -s q.htr ] || fail "record -q wrote no trace"
+# A process gone before the collector found it still has its name in the
+# file header (it was empty: /proc/PID no longer existed).
+for i in 1 2 3; do
+    rm -f t$i.htr
+    "$HT" record -q -o t$i.htr /bin/true || fail "record /bin/true exited $?"
+    "$HT" dump t$i.htr | head -1 | grep -Eq 'exe="[^"]*/true" argv="/bin/true"' ||
+        fail "file header of /bin/true: $("$HT" dump t$i.htr | head -1)"
+done
 echo ok

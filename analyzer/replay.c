@@ -777,25 +777,6 @@ ht_rp_ident(ht_rp_t *rp, uint32_t proc, const ht_tf_rec_t *r)
     }
 }
 
-static void
-rp_module_range(ht_rp_module_t *m)
-{
-    m->lo = UINT64_MAX;
-    m->hi = 0;
-    for (uint32_t i = 0; i < m->nsegs; i++) {
-        uint64_t lo = m->bias + m->segs[i].vaddr;
-        uint64_t hi = lo + m->segs[i].memsz;
-        if (hi < lo) // hostile: wraps; an empty range matches nothing
-            continue;
-        if (lo < m->lo)
-            m->lo = lo;
-        if (hi > m->hi)
-            m->hi = hi;
-    }
-    if (m->lo >= m->hi)
-        m->lo = m->hi = 0;
-}
-
 static int
 rp_module_load(ht_rp_t *rp, uint32_t proc, const ht_tf_rec_t *r)
 {
@@ -810,7 +791,7 @@ rp_module_load(ht_rp_t *rp, uint32_t proc, const ht_tf_rec_t *r)
     nm.build_id_len = r->bytes_len;
     if (r->bytes_len)
         memcpy(nm.build_id, r->bytes, r->bytes_len);
-    rp_module_range(&nm);
+    ht_tf_segs_range(nm.bias, nm.segs, nm.nsegs, &nm.lo, &nm.hi);
 
     bool overlaps = false;
     for (uint32_t i = 0; i < rp->nmods; i++) {

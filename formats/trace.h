@@ -147,6 +147,27 @@ typedef struct ht_tf_seg_s {
     uint64_t vaddr, memsz, flags;
 } ht_tf_seg_t;
 
+/* The addresses a module's segments span at load bias `bias`: [*lo, *hi),
+ * both 0 when none does (a segment that wraps, in a damaged or hostile
+ * trace, counts for nothing). */
+static inline void
+ht_tf_segs_range(uint64_t bias, const ht_tf_seg_t *segs, uint32_t n, uint64_t *lo, uint64_t *hi)
+{
+    *lo = UINT64_MAX;
+    *hi = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t l = bias + segs[i].vaddr, h = l + segs[i].memsz;
+        if (h < l)
+            continue;
+        if (l < *lo)
+            *lo = l;
+        if (h > *hi)
+            *hi = h;
+    }
+    if (*lo >= *hi)
+        *lo = *hi = 0;
+}
+
 /*
  * One decoded record. Only the fields of its kind are meaningful (for the
  * ring's ALLOC, ALLOC_W and FREE the decoder sets only kind, pid, tid, ts,

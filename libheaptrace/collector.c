@@ -1696,19 +1696,7 @@ proc_mod_add(coll_proc_t *p, const ht_tf_rec_t *r)
         memcpy(m->bid, r->bytes, m->bid_len);
     m->nsegs = r->nsegs <= HT_TF_MAX_SEGS ? r->nsegs : 0;
     memcpy(m->segs, r->segs, m->nsegs * sizeof *m->segs);
-    m->lo = UINT64_MAX;
-    m->hi = 0;
-    for (uint32_t i = 0; i < m->nsegs; i++) {
-        uint64_t lo = m->bias + m->segs[i].vaddr, hi = lo + m->segs[i].memsz;
-        if (hi < lo)
-            continue;
-        if (lo < m->lo)
-            m->lo = lo;
-        if (hi > m->hi)
-            m->hi = hi;
-    }
-    if (m->lo >= m->hi)
-        m->lo = m->hi = 0;
+    ht_tf_segs_range(m->bias, m->segs, m->nsegs, &m->lo, &m->hi);
     m->stamp = 0; // (re)stated before the next stack in it
     return m;
 }

@@ -684,7 +684,10 @@ ht_rp_stack_frames(const ht_rp_t *rp, uint32_t proc, uint64_t id, const uint64_t
     while (proc < rp->nprocs) {
         const rp_stack_t *s = rp_stack_find(rp, proc, id, NULL);
         if (s) {
-            *frames = IMPL(rp)->frames + s->off;
+            // A stack of no frames (a damaged trace) may come before any
+            // frames were stored: no arithmetic on a NULL store.
+            static const uint64_t none[1];
+            *frames = s->n ? IMPL(rp)->frames + s->off : none;
             *n = s->n;
             return true;
         }

@@ -900,6 +900,17 @@ proc_nstamp_fit(coll_proc_t *p, size_t nnode)
     return true;
 }
 
+/* MODULE m, in the open segment: once there (stamp), and known to a
+ * reader from now on (ever). */
+static void
+proc_mod_write(coll_proc_t *p, coll_mod_t *m)
+{
+    m->stamp = p->serial;
+    m->ever = true;
+    COLL_PUT(p, ht_tf_put_module(&p->enc, p->enc.last_ts, m->id, m->bias, m->path, m->path_len,
+                                 m->bid, m->bid_len, m->segs, m->nsegs));
+}
+
 /* MODULE of every frame of f[0, n) once per segment, before the first
  * stack that needs it: a segment states the modules its stacks are in,
  * not every module the process has mapped. The shim's own library and
@@ -922,13 +933,8 @@ proc_emit_modules(coll_proc_t *p, const uint64_t *f, uint32_t n)
                 continue; // in no module (JIT code, or damage): nothing to state
             hit = k;
         }
-        coll_mod_t *m = &p->mod[hit];
-        if (m->stamp == p->serial)
-            continue;
-        m->stamp = p->serial;
-        m->ever = true;
-        COLL_PUT(p, ht_tf_put_module(&p->enc, p->enc.last_ts, m->id, m->bias, m->path, m->path_len,
-                                     m->bid, m->bid_len, m->segs, m->nsegs));
+        if (p->mod[hit].stamp != p->serial)
+            proc_mod_write(p, &p->mod[hit]);
     }
 }
 
@@ -1655,12 +1661,8 @@ proc_thr(coll_proc_t *p, uint64_t tid)
 static void
 proc_mod_state(coll_proc_t *p, coll_mod_t *m)
 {
-    if (!m || !p->seg_stacks || m->stamp == p->serial)
-        return;
-    m->stamp = p->serial;
-    m->ever = true;
-    COLL_PUT(p, ht_tf_put_module(&p->enc, p->enc.last_ts, m->id, m->bias, m->path, m->path_len,
-                                 m->bid, m->bid_len, m->segs, m->nsegs));
+    if (m && p->seg_stacks && m->stamp != p->serial)
+        proc_mod_write(p, m);
 }
 
 static coll_mod_t *

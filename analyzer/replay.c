@@ -751,11 +751,18 @@ ht_rp_ident(ht_rp_t *rp, uint32_t proc, const ht_tf_rec_t *r)
         // EXEC): that is a new image only when it names another program
         // than the one replayed (the exec's own segment, whose PROCESS
         // event then is that same exec, or an exec in segments not read).
-        if (!(r->flags & HT_TF_PROC_EXEC))
+        if (!(r->flags & HT_TF_PROC_EXEC)) {
+            im->proc_ident[proc]++;
             return proc;
-        if (im->kf_open && rp_proc_is(&rp->procs[proc], r))
-            return proc;
-        if (!im->kf_open && im->proc_ident[proc] == 0) {
+        }
+        if (im->kf_open) {
+            if (rp_proc_is(&rp->procs[proc], r))
+                return proc;
+            // An image made for this segment's pid, nothing in it yet (the
+            // first segment read of an exec'd image): this is it.
+            if (im->proc_ident[proc] == 0 && !rp->procs[proc].exe)
+                return proc;
+        } else if (im->proc_ident[proc] == 0) {
             im->proc_ident[proc]++;
             return proc;
         }

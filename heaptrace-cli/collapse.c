@@ -88,6 +88,8 @@ cmd_collapse(int argc, char **argv)
         goto out;
     if ((rc = ht_cli_load("collapse", spec, &p)))
         goto out;
+    if (!base)
+        ht_cli_note_empty("collapse", spec, p, metric);
     rc = base ? ht_collapsed_write_pair(stdout, base, p, metric, &co)
               : ht_collapsed_write(stdout, p, metric, &co);
     rc = ht_cli_finish_stdout("collapse", rc);

@@ -124,6 +124,24 @@ ht_cli_load(const char *cmd, const char *spec, ht_profile_t **p)
     return 0;
 }
 
+void
+ht_cli_note_empty(const char *cmd, const char *spec, const ht_profile_t *p, ht_metric_t m)
+{
+    if (p->v[m] > 0)
+        return;
+    if (p->v[HT_M_ALLOC_SPACE] <= 0) {
+        fprintf(stderr, "heaptrace: %s: %s holds no %s; record with --all or a smaller "
+                        "--sample-rate\n", cmd, spec, p->sampled ? "sample" : "allocation");
+        return;
+    }
+    fprintf(stderr, "heaptrace: %s: %s is 0 in %s%s; try --metric alloc_space or peak\n", cmd,
+            ht_prof_metric_name(m), spec,
+            p->sampled && p->exited && (m == HT_M_INUSE_SPACE || m == HT_M_INUSE_OBJECTS ||
+                                        m == HT_M_LEAKED_SPACE || m == HT_M_LEAKED_OBJECTS)
+                ? " (no sampled block was live at exit)"
+                : "");
+}
+
 char *
 ht_cli_default_output(const char *spec, const char *ext)
 {

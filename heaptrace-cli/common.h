@@ -60,6 +60,12 @@ int ht_cli_opt_metric(const char *cmd, const char *arg, ht_metric_t *out, ht_cli
  * stderr (the analyzer's message, which names the file). */
 int ht_cli_load(const char *cmd, const char *spec, ht_profile_t **p);
 
+/* One line on stderr when metric m sums to nothing over p (an empty
+ * graph or no stacks): why, and what to draw or record instead. A sampled
+ * trace of a program that freed what it sampled has no inuse_space at its
+ * end; one at a rate above all it allocated has no sample at all. */
+void ht_cli_note_empty(const char *cmd, const char *spec, const ht_profile_t *p, ht_metric_t m);
+
 /* The output path when -o is not given: SPEC minus the ".htr" of its
  * trace part, keeping a trailing "@N", plus ext (t.htr@3 -> t@3.svg).
  * Returns a malloc'd string (the caller frees it), or NULL when out of

@@ -129,6 +129,8 @@ cmd_flamegraph(int argc, char **argv)
         goto out;
     }
     errno = 0;
+    if (!base)
+        ht_cli_note_empty("flamegraph", spec, p, so.metric);
     rc = base ? ht_svg_write_diff(f, base, p, &so) : ht_svg_write(f, p, &so);
     if (rc == -EIO && errno)
         rc = -errno;

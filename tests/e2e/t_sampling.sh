@@ -42,4 +42,11 @@ PY
 "$HT" report big.htr >big.txt || fail "report exited $?"
 grep -q "^ *exactly 20,002 block(s) (allocations - frees)" big.txt ||
     fail "no exact count of unfreed blocks: $(sed -n 8,14p big.txt)"
+# Its flame graph is empty, whatever the metric (no sample at all): the
+# command says why; a trace with samples gets no such word.
+"$HT" flamegraph -o big.svg big.htr 2>fg.err || fail "flamegraph exited $?"
+grep -q "big.htr holds no sample; record with --all or a smaller --sample-rate" fg.err ||
+    fail "no word on the empty graph: $(cat fg.err)"
+"$HT" flamegraph --metric alloc_space -o s1.svg s1.htr 2>fg1.err || fail "flamegraph exited $?"
+! grep -q "holds no\| is 0 in " fg1.err || fail "a graph with data called empty: $(cat fg1.err)"
 echo ok

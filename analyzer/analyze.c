@@ -349,27 +349,27 @@ an_build(an_ctx_t *c, const ht_file_info_t *info, const ht_rd_stats_t *st, int64
     p->sample_rate = p->sampled ? info->sample_rate : 0;
     p->pid = info->pid;
     // The first image of the traced pid names the program; an exec'd
-    // image would name the last program, which is not what was run. The
-    // PROCESS records say which it was; the file header is a fallback: the
-    // collector fills it from /proc when it finds the process, which may
-    // be after an exec (a shell that execs at once).
-    const char *exe = info->exe, *argv = info->argv;
-    for (uint32_t i = 0; i < rp->nprocs; i++)
-        if (rp->procs[i].pid == info->pid && rp->procs[i].exe && rp->procs[i].exe[0]) {
-            exe = rp->procs[i].exe;
-            argv = rp->procs[i].argv ? rp->procs[i].argv : "";
-            break;
+    // image would name the last program, which is not what was run. But a
+    // user who ran a wrapper wants to know what it became: the last image.
+    // The PROCESS records say both; the file header is a fallback (before
+    // ring version 3 the collector filled it from /proc when it found the
+    // process: after an exec, or nothing for a process already gone).
+    const char *exe = info->exe, *argv = info->argv, *last = NULL;
+    bool first = true, execd = false;
+    for (uint32_t i = 0; i < rp->nprocs; i++) {
+        const ht_rp_proc_t *rpp = &rp->procs[i];
+        if (rpp->pid != info->pid || !rpp->exe)
+            continue;
+        if (first && rpp->exe[0]) {
+            exe = rpp->exe;
+            argv = rpp->argv ? rpp->argv : "";
+            first = false;
         }
+        last = rpp->exe;
+        execd |= (rpp->flags & HT_TF_PROC_EXEC) != 0;
+    }
     if (!(p->exe = ht_pb_str(c->b, exe)) || !(p->argv = ht_pb_str(c->b, argv)))
         return -ENOMEM;
-    // ...but a user who ran a wrapper wants to know what it became.
-    const char *last = NULL;
-    bool execd = false;
-    for (uint32_t i = 0; i < rp->nprocs; i++)
-        if (rp->procs[i].pid == info->pid && rp->procs[i].exe) {
-            last = rp->procs[i].exe;
-            execd |= (rp->procs[i].flags & HT_TF_PROC_EXEC) != 0;
-        }
     if (execd && !(p->last_exe = ht_pb_str(c->b, last)))
         return -ENOMEM;
     p->start_ns = rp->first_ts;

@@ -384,6 +384,7 @@ an_build(an_ctx_t *c, const ht_file_info_t *info, const ht_rd_stats_t *st, int64
     p->exited = rp->exited;
     p->exit_how = (int)rp->exit_how;
     p->exit_code = (int)rp->exit_code;
+    p->counts_cut = rp->counts_cut;
     p->rss = rp->rss;
     p->heap_free = rp->heap_free;
     p->head_lost = st->head_lost;

@@ -231,6 +231,7 @@ ht_diff_profile(const ht_profile_t *base, const ht_profile_t *cur, ht_profile_t 
     hp->peak_ns = cur->peak_ns;
     hp->exited = cur->exited;
     hp->exit_how = cur->exit_how;
+    hp->counts_cut = cur->counts_cut || base->counts_cut;
     hp->exit_code = cur->exit_code;
     hp->rss = cur->rss;
     hp->heap_free = cur->heap_free;

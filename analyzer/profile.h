@@ -103,6 +103,7 @@ typedef struct ht_profile_s {
     uint64_t start_realtime_ns;    /* wall clock of start_ns, 0 if unknown */
     int exited;                    /* the trace holds the process's exit */
     int exit_how, exit_code;
+    int counts_cut;                /* the exact counts stop short of the exit (killed) */
     uint64_t rss, heap_free;       /* last memory statistics, 0 if none */
 
     /* How complete the data is (filled by ht_an_profile_load; 0 in

@@ -1186,7 +1186,8 @@ ht_rp_event(ht_rp_t *rp, uint32_t proc, uint64_t tid, const ht_tf_rec_t *r)
     case HT_TF_EXIT: {
         ht_rp_proc_t *p = &rp->procs[proc];
         p->exited = true;
-        p->exit_how = (uint32_t)r->how;
+        p->exit_how = (uint32_t)(r->how & HT_TF_EXIT_HOW_MASK);
+        p->counts_cut = (r->how & HT_TF_EXIT_COUNTS_CUT) != 0;
         p->exit_code = (uint32_t)r->code;
         p->exit_ts = r->ts;
         // The main process is the first image of the file's pid (an exec
@@ -1194,6 +1195,7 @@ ht_rp_event(ht_rp_t *rp, uint32_t proc, uint64_t tid, const ht_tf_rec_t *r)
         if (p->pid == rp->main_pid && p->parent == HT_RP_NONE) {
             rp->exited = true;
             rp->exit_how = p->exit_how;
+            rp->counts_cut = p->counts_cut;
             rp->exit_code = p->exit_code;
             rp->exit_ts = r->ts;
             rp_capture_leaks(rp);

@@ -98,6 +98,7 @@ typedef struct ht_rp_proc_s {
     uint64_t ppid, flags, sample_rate;
     char *exe, *argv;    /* from its PROCESS record, NULL if none */
     bool exited;
+    bool counts_cut;     /* EXIT says its TOTALS stop short of its end */
     uint32_t exit_how, exit_code;
     uint64_t exit_ts;
 } ht_rp_proc_t;
@@ -146,6 +147,7 @@ typedef struct ht_rp_s {
     uint64_t first_ts, last_ts; /* of the state: keyframes and events */
     uint64_t rss, anon, heap_free, heap_total, memstat_ts;
     bool exited;               /* the main process's EXIT was seen */
+    bool counts_cut;           /* ... and its TOTALS stop short of it */
     uint32_t exit_how, exit_code;
     uint64_t exit_ts;
     uint64_t main_pid;         /* the file's pid; its first image is "main" */

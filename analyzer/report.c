@@ -402,6 +402,8 @@ ht_report_write(FILE *f, const ht_profile_t *p, const char *spec, const ht_repor
                 p->exact_allocs, p->exact_alloc_bytes, p->exact_frees, p->exact_free_bytes);
         if (p->sampled)
             fputs(",\"free_bytes_exact\":false,\"temporary_known\":false", f);
+        if (p->counts_cut)
+            fputs(",\"counts_final\":false", f);
         struct {
             const char *name;
             double bytes, objs;
@@ -453,19 +455,26 @@ ht_report_write(FILE *f, const ht_profile_t *p, const char *spec, const ht_repor
 
     rep_header_text(f, p, spec, "report");
     fputs("\ntotals\n", f);
-    fprintf(f, "  allocations   %s calls, %s%s\n",
+    // A program killed before its exit handler counted what it did after
+    // its last TOTALS (every 65,536 allocations of a thread) nowhere: the
+    // figures are lower bounds then, and say so.
+    const char *atleast = p->counts_cut ? "at least " : "";
+    fprintf(f, "  allocations   %s%s calls, %s%s\n", atleast,
             ht_report_count(a, sizeof a, (double)p->exact_allocs),
             ht_report_size(b, sizeof b, (double)p->exact_alloc_bytes),
-            p->sampled ? "  (exact, every allocation)" : "");
+            p->counts_cut ? "  (it was killed before it wrote its final counts)"
+            : p->sampled  ? "  (exact, every allocation)"
+                          : "");
     // When sampling, the shim learns the size of a freed block only for
     // the blocks it sampled: the count of frees is exact, their bytes are
     // not, so none are printed.
     if (p->sampled)
-        fprintf(f, "  frees         %s calls  (exact; freed bytes are known for sampled blocks "
+        fprintf(f, "  frees         %s%s calls  (%sfreed bytes are known for sampled blocks "
                    "only)\n",
-                ht_report_count(a, sizeof a, (double)p->exact_frees));
+                atleast, ht_report_count(a, sizeof a, (double)p->exact_frees),
+                p->counts_cut ? "" : "exact; ");
     else
-        fprintf(f, "  frees         %s calls, %s\n",
+        fprintf(f, "  frees         %s%s calls, %s\n", atleast,
                 ht_report_count(a, sizeof a, (double)p->exact_frees),
                 ht_report_size(b, sizeof b, (double)p->exact_free_bytes));
     fprintf(f, "  %-13s %s in %s object(s)\n", live_word,
@@ -481,7 +490,7 @@ ht_report_write(FILE *f, const ht_profile_t *p, const char *spec, const ht_repor
         // no sample fell on one (a leak of small blocks in a big program:
         // 32,002 blocks of ~50 bytes among 88 MiB is three samples on
         // average, and none in one run in twenty).
-        if (p->sampled && p->snapshot < 0 && p->exact_allocs >= p->exact_frees)
+        if (p->sampled && p->snapshot < 0 && !p->counts_cut && p->exact_allocs >= p->exact_frees)
             fprintf(f, "                exactly %s block(s) (allocations - frees)%s\n",
                     ht_report_count(a, sizeof a, (double)(p->exact_allocs - p->exact_frees)),
                     v[HT_M_LEAKED_OBJECTS] == 0 && p->exact_allocs > p->exact_frees

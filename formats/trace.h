@@ -127,8 +127,12 @@ typedef enum ht_tf_kind_e {
     HT_TF_KIND_MAX
 } ht_tf_kind_t;
 
-/* EXIT.how */
-enum { HT_TF_EXIT_STATUS = 0, HT_TF_EXIT_SIGNAL = 1, HT_TF_EXIT_UNKNOWN = 2 };
+/* EXIT.how: the manner in the low two bits; COUNTS_CUT set when the
+ * program ended without writing its final TOTALS (killed): the exact
+ * counts are then the last ones it wrote, or with --all what the collector
+ * counted of its events, whichever is more: lower bounds. */
+enum { HT_TF_EXIT_STATUS = 0, HT_TF_EXIT_SIGNAL = 1, HT_TF_EXIT_UNKNOWN = 2,
+       HT_TF_EXIT_HOW_MASK = 3, HT_TF_EXIT_COUNTS_CUT = 1u << 2 };
 /* PROCESS.flags */
 enum { HT_TF_PROC_ALL = 1u << 0, HT_TF_PROC_LOSSY = 1u << 1, HT_TF_PROC_EXEC = 1u << 2,
        HT_TF_PROC_FORKED = 1u << 3 };

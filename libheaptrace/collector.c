@@ -623,6 +623,9 @@ typedef struct coll_thr_s {
     // --all: bytes of recorded blocks this thread freed, counted here (the
     // shim keeps no sizes in that mode) and written into its TOTALS.
     uint64_t freed_bytes;
+    // --all: the thread's events, counted: the counts of a program killed
+    // before its exit handler wrote its own (proc_finish).
+    uint64_t ev_allocs, ev_alloc_bytes, ev_frees;
     // heaptrack's "temporary": the thread's last allocation, while no other
     // allocation of the thread came after it; a free of it by the thread
     // is written EV_FREE_TMP.
@@ -1443,6 +1446,32 @@ static void src_release(ht_coll_t *c, ht_coll_src_t *s);
 static void src_drain(ht_coll_t *c, ht_coll_src_t *s);
 static void proc_process(coll_proc_t *p, uint64_t until);
 
+/* The program ended without its exit handler (killed, or a crash): its
+ * TOTALS are those of its last periodic write. With --all every event
+ * reached us, so what we counted of them is at least as much: the
+ * keyframe of the EXIT segment states the larger. Either way the counts
+ * are lower bounds, which EXIT says. */
+static uint64_t
+proc_counts_cut(coll_proc_t *p)
+{
+    if (p->flags & HT_TF_PROC_ALL) {
+        for (size_t i = 0; i < p->nthr; i++) {
+            coll_thr_t *t = &p->thr[i];
+            if (!t->ev_allocs && !t->ev_frees)
+                continue;
+            t->has_totals = true;
+            if (t->ev_allocs > t->allocs)
+                t->allocs = t->ev_allocs;
+            if (t->ev_alloc_bytes > t->alloc_bytes)
+                t->alloc_bytes = t->ev_alloc_bytes;
+            if (t->ev_frees > t->frees)
+                t->frees = t->ev_frees;
+            t->free_bytes = t->freed_bytes;
+        }
+    }
+    return HT_TF_EXIT_COUNTS_CUT;
+}
+
 /* The process is gone (or the in-process collector stops): close the open
  * segment, then the EXIT snapshot: keyframe (the live set = leaks), EXIT. */
 static void
@@ -1467,9 +1496,11 @@ proc_finish(coll_proc_t *p, bool alive)
             code = (uint64_t)WTERMSIG(status);
         }
     } else if (p->shim_exit) {
-        how = p->shim_how;
+        how = p->shim_how & HT_TF_EXIT_HOW_MASK;
         code = p->shim_code;
     }
+    if (!p->shim_exit)
+        how |= proc_counts_cut(p);
     proc_seg_end(p, alive);
     p->nsnap++;
     proc_seg_begin(p, p->nsnap, HT_TF_SNAP_EXIT);
@@ -2095,6 +2126,8 @@ proc_apply_alloc(coll_proc_t *p, const coll_pev_t *v)
     if (t) {
         t->last_ptr = v->ptr;
         t->has_last = true;
+        t->ev_allocs++;
+        t->ev_alloc_bytes += v->size;
     }
     // Estimated bytes: size * weight, in the weight's fixed point.
     p->bytes_since_snap +=
@@ -2129,6 +2162,8 @@ proc_apply(coll_proc_t *p, const coll_pev_t *v)
             coll_thr_t *t = proc_thr(p, v->tid);
             if (t && l->site && l->site <= s->n)
                 t->freed_bytes += s->ent[l->site - 1].size;
+            if (t)
+                t->ev_frees++;
         }
         proc_tick(p, v->ts);
         proc_free_block(p, l, v->tid);

@@ -291,7 +291,8 @@ static void
 sess_on_exit(int status, void *arg)
 {
     (void)arg;
-    ht_rec_exit(HT_TF_EXIT_STATUS, status); // takes the guard itself
+    // The status as a parent sees it (exit(256) is status 0).
+    ht_rec_exit(HT_TF_EXIT_STATUS, status & 0xff); // takes the guard itself
     ht_rec_guard_enter();
     if (sess_coll_on && ht_coll_thread_stop) {
         // After EXIT is in the ring: the collector drains it, then returns.
@@ -299,6 +300,21 @@ sess_on_exit(int status, void *arg)
         sess_coll_on = 0;
     }
     ht_rec_guard_leave();
+}
+
+void
+ht_sess_end_now(int status)
+{
+    ht_ring_t *r = ht_rec_ring();
+    // A vfork child shares its parent's memory, TLS included: only the
+    // process the ring was made for ends it.
+    if (!r || (int32_t)syscall(SYS_getpid) != r->hdr->pid)
+        return;
+    // Inside the shim (a signal handler that interrupted it): the
+    // recorder's state is half-changed and the collector may wait for it.
+    if (ht_rec_tls.guard)
+        return;
+    sess_on_exit(status, NULL);
 }
 
 static void

@@ -24,6 +24,15 @@
  * from the shim's constructor. 0, or -errno when not recording. [init] */
 int ht_sess_init(void);
 
+/* The process ends by _exit or _Exit (shim_exit.c): what exit()'s handler
+ * does, final counts and EXIT with `status`, then the in-process
+ * collector's drain. Nothing in a vfork child, which runs on its parent's
+ * memory (what it wrote would be the parent's), nor when not recording;
+ * the collector is left alone when this thread is inside the shim (a
+ * signal handler that interrupted it), where waiting for it could hang.
+ * [as-safe but for that drain] */
+void ht_sess_end_now(int status);
+
 /* Ring file names: "<dir>/<pid>.<gen>.ring". Returns the length, or -1 if
  * it does not fit in cap. [no-alloc] */
 int ht_sess_ring_path(char *buf, unsigned cap, const char *dir, int pid, unsigned gen);

@@ -23,7 +23,7 @@ done
 # The shim must export nothing but the interposed family and heaptrace_*.
 if [ -f "$BUILD/libheaptrace.so" ]; then
     extra=$(nm -D --defined-only "$BUILD/libheaptrace.so" | awk '{print $3}' |
-        grep -Ev '^(malloc|free|calloc|realloc|reallocarray|posix_memalign|aligned_alloc|memalign|valloc|pvalloc|dlopen|dlclose|heaptrace_.*)$' |
+        grep -Ev '^(malloc|free|calloc|realloc|reallocarray|posix_memalign|aligned_alloc|memalign|valloc|pvalloc|dlopen|dlclose|_exit|_Exit|heaptrace_.*)$' |
         grep -Ev '^(_init|_fini|_edata|_end|__bss_start)$' || true)
     [ -n "$extra" ] && { echo "shim exports internal symbols: $extra"; bad=1; }
 fi

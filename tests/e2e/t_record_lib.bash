@@ -66,7 +66,7 @@ for line in sys.stdin:
     elif t == "unknown_frees":
         o["free_null"] = max(o["free_null"], r["frees"])
     elif t == "exit":
-        o["exit"] = [r["how"], r["code"]]
+        o["exit"] = [r["how"] & 3, r["code"]]  # the manner; 4 is "counts cut short"
     elif t == "module":
         o["modules"].append({"id": r["id"], "path": r["path"], "bias": int(r["bias"], 16),
                              "segs": [(int(s["vaddr"], 16), s["memsz"], s["flags"]) for s in r["segs"]]})

@@ -351,11 +351,14 @@ an_build(an_ctx_t *c, const ht_file_info_t *info, const ht_rd_stats_t *st, int64
     // The first image of the traced pid names the program; an exec'd
     // image would name the last program, which is not what was run. But a
     // user who ran a wrapper wants to know what it became: the last image.
-    // The PROCESS records say both; the file header is a fallback (before
-    // ring version 3 the collector filled it from /proc when it found the
-    // process: after an exec, or nothing for a process already gone).
+    // The file header names the first (since ring version 3 the shim's
+    // own reading at start: a forked child that exec'd at once has its
+    // parent's image there, and no PROCESS record of it); the first
+    // PROCESS record is the fallback (before ring version 3 the collector
+    // filled the header from /proc when it found the process: after an
+    // exec, or nothing for a process already gone).
     const char *exe = info->exe, *argv = info->argv, *last = NULL;
-    bool first = true, execd = false;
+    bool first = !exe || !exe[0], execd = false;
     for (uint32_t i = 0; i < rp->nprocs; i++) {
         const ht_rp_proc_t *rpp = &rp->procs[i];
         if (rpp->pid != info->pid || !rpp->exe)

@@ -274,13 +274,40 @@ rep_exit_text(char *buf, size_t n, const ht_profile_t *p)
         snprintf(buf, n, "exited (status unknown)");
 }
 
+/* s on one line: a command line can hold newlines (python3 -c 'script'),
+ * which would break the header's line-per-field shape; control characters
+ * are written as C escapes, and a long one is cut at REP_ARGS_MAX. */
+#define REP_ARGS_MAX 240
+static void
+rep_put_line(FILE *f, const char *s)
+{
+    size_t i = 0;
+    for (; s[i] && i < REP_ARGS_MAX; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '\n')
+            fputs("\\n", f);
+        else if (ch == '\t')
+            fputs("\\t", f);
+        else if (ch < 0x20 || ch == 0x7f)
+            fprintf(f, "\\x%02x", ch);
+        else
+            fputc(ch, f);
+    }
+    if (s[i])
+        fputs("...", f);
+}
+
 static void
 rep_header_text(FILE *f, const ht_profile_t *p, const char *spec, const char *what)
 {
     char a[160], b[64];
     fprintf(f, "heaptrace %s: %s\n", what, spec);
-    fprintf(f, "  program   %s%s%s (pid %" PRIu64 ")\n", p->exe[0] ? p->exe : "(unknown)",
-            p->argv[0] ? "  args: " : "", p->argv, p->pid);
+    fprintf(f, "  program   %s", p->exe[0] ? p->exe : "(unknown)");
+    if (p->argv[0]) {
+        fputs("  args: ", f);
+        rep_put_line(f, p->argv);
+    }
+    fprintf(f, " (pid %" PRIu64 ")\n", p->pid);
     if (p->last_exe)
         fprintf(f, "  exec      it exec'd; the last image: %s\n", p->last_exe);
     fprintf(f, "  covers    %.2f s of data", rep_sec(p->end_ns - p->start_ns));

@@ -31,4 +31,27 @@ grep -q "^  exec      it exec'd; the last image: .*/prog_slowleak$" rep ||
     fail "no exec line: $(sed -n 2,3p rep)"
 grep -A1 "sites by leaked" rep | grep -q "leak_session (prog_slowleak.c:" ||
     fail "leaks not symbolized: $(grep -A2 'sites by leaked' rep)"
+# A forked child that exec'd before its first record (a pipeline's
+# stage: the shell forks it): it was run as the shell, as the file header
+# says, and it became prog_slowleak. The report named prog_slowleak as both
+# the program and its last image.
+"$HT" record --quiet -o f.htr sh -c "'$E2E/prog_slowleak' 1000 1000 | cat" >>out ||
+    fail "record of the forking shell exited $?"
+n=0
+for f in f.htr.*; do
+    [ -e "$f" ] || continue
+    "$HT" report "$f" >frep 2>/dev/null || fail "report of $f exited $?"
+    grep -q "^  exec      it exec'd; the last image: .*/prog_slowleak$" frep || continue
+    n=$((n + 1))
+    grep -Eq "^  program   /[^ ]*/(dash|sh|bash)  args: sh -c " frep ||
+        fail "forked child's program: $(sed -n 2p frep)"
+done
+expect_eq "forked children that became prog_slowleak" "$n" 1
+# A command line with newlines (python3 -c 'script') stays on the
+# program's line, escaped.
+"$HT" record --quiet -o nl.htr sh -c 'true
+true' || fail "record of a two-line script exited $?"
+"$HT" report nl.htr >nrep 2>/dev/null || fail "report exited $?"
+grep -q '^  program   .*  args: sh -c true\\ntrue (pid [0-9]*)$' nrep ||
+    fail "program line: $(sed -n 2,3p nrep)"
 echo ok

@@ -349,8 +349,11 @@ ht_diff_write(FILE *f, const ht_profile_t *base, const char *base_spec, const ht
                 diff_int(tb));
         ht_report_json_str(f, cur_spec);
         fprintf(f, ",\"end_ns\":%" PRIu64 ",\"value\":%lld}", cur->end_ns, diff_int(tn));
-        fprintf(f, ",\"sampled\":%s,\"seconds_apart\":%.6f,\"delta\":%lld,\"delta_stderr\":%lld",
-                base->sampled || cur->sampled ? "true" : "false", secs, diff_int(tn - tb),
+        fprintf(f,
+                ",\"sampled\":%s,\"same_process\":%s,\"seconds_apart\":%.6f,\"delta\":%lld,"
+                "\"delta_stderr\":%lld",
+                base->sampled || cur->sampled ? "true" : "false",
+                cur->pid == base->pid ? "true" : "false", secs, diff_int(tn - tb),
                 diff_int(total_se));
         if (rate_ok)
             fprintf(f, ",\"per_hour\":%lld", diff_int((tn - tb) * 3600 / secs));
@@ -379,7 +382,13 @@ ht_diff_write(FILE *f, const ht_profile_t *base, const char *base_spec, const ht
         fputs("}\n", f);
     } else {
         fprintf(f, "heaptrace diff (%s): %s -> %s\n", ht_prof_metric_name(m), base_spec, cur_spec);
-        if (secs > 0)
+        // Two runs (before and after a change, say) are a fair thing to
+        // compare, but their distance in time means nothing: say what they are.
+        if (cur->pid != base->pid)
+            fprintf(f, "  two runs  pid %" PRIu64 " (%s) -> pid %" PRIu64 " (%s)\n", base->pid,
+                    base->exe && base->exe[0] ? base->exe : "unknown", cur->pid,
+                    cur->exe && cur->exe[0] ? cur->exe : "unknown");
+        else if (secs > 0)
             fprintf(f, "  %.2f s apart\n", secs);
         if (base->sampled || cur->sampled)
             fprintf(f, "  sampled: figures are estimates ± one standard error of the "

@@ -19,6 +19,16 @@ assert g["delta"] == 9 * 2000 * 100, g["delta"]
 assert g["inuse_objects_delta"] == 9 * 2000, g["inuse_objects_delta"]
 assert d["delta"] == 9 * 2000 * 100, ("total", d["delta"])
 PY
+python3 -c 'import json, sys; sys.exit(0 if json.load(open("d.json"))["same_process"] else 1)' ||
+    fail "snapshots of one process not said to be of one process"
+"$HT" diff t.htr@0 t.htr@9 | grep -q "^  [0-9.]* s apart$" || fail "no time apart: $("$HT" diff t.htr@0 t.htr@9 | head -3)"
+# Two runs compare fine, but are said to be two runs, with no time apart
+# (it said "0.02 s apart").
+"$HT" record --quiet --all -o r2.htr "$E2E/prog_slowleak" 1000 1000 >/dev/null || fail "record 2 failed"
+out=$("$HT" diff t.htr r2.htr) || fail "diff of two runs failed"
+grep -q "^  two runs  pid [0-9]* (.*/prog_slowleak) -> pid [0-9]* (.*/prog_slowleak)$" <<<"$out" ||
+    fail "two runs not said: $(head -3 <<<"$out")"
+grep -q " s apart" <<<"$out" && fail "time apart of two runs: $(head -3 <<<"$out")"
 out=$("$HT" diff t.htr@3 t.htr@3) || fail "self diff failed"
 grep -q "no change" <<<"$out" || fail "self diff is not empty: $out"
 "$HT" diff --json snap.0 snap.9 >f.json || fail "diff of snapshot files failed"

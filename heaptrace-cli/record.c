@@ -38,7 +38,7 @@ rec_usage(FILE *f)
     fprintf(f,
             "usage: heaptrace record [OPTIONS] [--] PROG [ARGS...]\n\n"
             "Run PROG with the heaptrace shim preloaded and record its heap activity\n"
-            "(and that of every process it forks) to a trace file.\n\n"
+            "(and that of every process it forks, unless --no-children) to a trace file.\n\n"
             "Options:\n"
             "  -o, --output FILE          trace file (default: heaptrace.PROG.PID.htr in\n"
             "                             the current directory); forked children write\n"
@@ -48,6 +48,8 @@ rec_usage(FILE *f)
             "  --max-depth N              most frames of a backtrace (default: 256)\n"
             "  --lossy                    drop events when the ring is full instead of\n"
             "                             making the program wait (default: lossless)\n"
+            "  --no-children              record PROG only (and what it execs), not the\n"
+            "                             processes it forks or spawns (default: all)\n"
             "  -q, --quiet                no summary line on stderr (default: off)\n"
             "  --max-size BYTES           bound each trace file; the oldest segments are\n"
             "                             overwritten (default: 0, unbounded)\n"
@@ -197,16 +199,19 @@ rec_env_free(char **env)
  * malloc'd NULL-terminated array whose strings rec_env_free frees too, or
  * NULL without memory. */
 static char **
-rec_child_env(const char *shim, const char *rdir, uint64_t rate, uint64_t depth, bool lossy)
+rec_child_env(const char *shim, const char *rdir, uint64_t rate, uint64_t depth, bool lossy,
+              bool no_children)
 {
-    static const char *const ours[] = {"LD_PRELOAD=", "HEAPTRACE_RING_DIR=",
-                                       "HEAPTRACE_SAMPLE_RATE=", "HEAPTRACE_MAX_DEPTH=",
-                                       "HEAPTRACE_LOSSY=", "HEAPTRACE_OUTPUT=",
-                                       "HEAPTRACE_OUTPUT_OWNER="};
+    // HEAPTRACE_ROOT_PID goes too: a recording inside a recorded process
+    // tree names its own first process (libheaptrace/session.c).
+    static const char *const ours[] = {
+        "LD_PRELOAD=",        "HEAPTRACE_RING_DIR=",    "HEAPTRACE_SAMPLE_RATE=",
+        "HEAPTRACE_MAX_DEPTH=", "HEAPTRACE_LOSSY=",     "HEAPTRACE_OUTPUT=",
+        "HEAPTRACE_OUTPUT_OWNER=", "HEAPTRACE_NO_CHILDREN=", "HEAPTRACE_ROOT_PID="};
     size_t n = 0;
     while (environ && environ[n])
         n++;
-    char **env = calloc(n + 6, sizeof *env);
+    char **env = calloc(n + 7, sizeof *env); // + ours written below + NULL
     if (!env)
         return NULL;
     size_t k = 0;
@@ -227,7 +232,8 @@ rec_child_env(const char *shim, const char *rdir, uint64_t rate, uint64_t depth,
     if (asprintf(&env[k++], "HEAPTRACE_RING_DIR=%s", rdir) < 0 ||
         asprintf(&env[k++], "HEAPTRACE_SAMPLE_RATE=%llu", (unsigned long long)rate) < 0 ||
         asprintf(&env[k++], "HEAPTRACE_MAX_DEPTH=%llu", (unsigned long long)depth) < 0 ||
-        asprintf(&env[k++], "HEAPTRACE_LOSSY=%d", lossy ? 1 : 0) < 0)
+        asprintf(&env[k++], "HEAPTRACE_LOSSY=%d", lossy ? 1 : 0) < 0 ||
+        asprintf(&env[k++], "HEAPTRACE_NO_CHILDREN=%d", no_children ? 1 : 0) < 0)
         goto fail_last;
     return env;
 fail_last:
@@ -302,7 +308,7 @@ rec_now(void)
 }
 
 enum {
-    OPT_ALL = 256, OPT_RATE, OPT_DEPTH, OPT_LOSSY, OPT_QUIET, OPT_MAXSIZE, OPT_FLUSH, OPT_SNAP_INT,
+    OPT_ALL = 256, OPT_RATE, OPT_DEPTH, OPT_LOSSY, OPT_NO_CHILDREN, OPT_QUIET, OPT_MAXSIZE, OPT_FLUSH, OPT_SNAP_INT,
     OPT_SNAP_EVERY, OPT_SNAP_PREFIX,
 };
 
@@ -321,6 +327,7 @@ cmd_record(int argc, char **argv)
         {"sample-rate", required_argument, NULL, OPT_RATE},
         {"max-depth", required_argument, NULL, OPT_DEPTH},
         {"lossy", no_argument, NULL, OPT_LOSSY},
+        {"no-children", no_argument, NULL, OPT_NO_CHILDREN},
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"max-size", required_argument, NULL, OPT_MAXSIZE},
         {"flush-interval", required_argument, NULL, OPT_FLUSH},
@@ -331,7 +338,7 @@ cmd_record(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *output = NULL, *prefix = NULL;
-    bool all = false, lossy = false, quiet = false, rate_set = false;
+    bool all = false, lossy = false, quiet = false, rate_set = false, no_children = false;
     uint64_t rate = REC_DEFAULT_RATE, depth = REC_DEFAULT_DEPTH, max_size = 0, every = 0;
     double interval = 0, flush = 0;
     int ch;
@@ -361,6 +368,9 @@ cmd_record(int argc, char **argv)
             break;
         case OPT_LOSSY:
             lossy = true;
+            break;
+        case OPT_NO_CHILDREN:
+            no_children = true;
             break;
         case 'q':
         case OPT_QUIET:
@@ -489,7 +499,7 @@ cmd_record(int argc, char **argv)
     // posix_spawn, not fork: glibc's shares our memory until the exec (a
     // fork copied our page tables for the child to throw away: 2 ms of a
     // short program's recording on this VM), and reports a failed exec.
-    char **envp = rec_child_env(shim, rdir, all ? 0 : rate, depth, lossy);
+    char **envp = rec_child_env(shim, rdir, all ? 0 : rate, depth, lossy, no_children);
     posix_spawnattr_t attr;
     pid_t child = -1;
     int spawn_err = envp ? posix_spawnattr_init(&attr) : ENOMEM;
@@ -560,7 +570,7 @@ cmd_record(int argc, char **argv)
     ht_coll_set_main_pid(c, child);
 
     uint64_t t_start = rec_now();
-    bool child_done = false, warned = false, no_children = false;
+    bool child_done = false, warned = false, none_left = false;
     int child_status = 0;
     for (;;) {
         int status;
@@ -572,7 +582,7 @@ cmd_record(int argc, char **argv)
                 child_status = status;
             }
         }
-        no_children = w < 0 && errno == ECHILD;
+        none_left = w < 0 && errno == ECHILD;
         ht_coll_scan_dir(c, rdir);
         long n = ht_coll_poll(c);
         if (!warned && !quiet && ht_coll_nprocs(c) == 0 && !child_done &&
@@ -581,7 +591,7 @@ cmd_record(int argc, char **argv)
             ht_cli_error("'%s' has not attached to heaptrace after 3 seconds (LD_PRELOAD "
                          "ignored or the shim failed to load?); still waiting for it", prog);
         }
-        if (no_children && ht_coll_nactive(c) == 0 && ht_coll_npending(c) == 0)
+        if (none_left && ht_coll_nactive(c) == 0 && ht_coll_npending(c) == 0)
             break;
         // One process, reaped (we are its subreaper, so nothing it started
         // is left either) and its ring found: ht_coll_destroy drains and
@@ -591,7 +601,7 @@ cmd_record(int argc, char **argv)
         // program's wall time (/bin/true: 12.5 ms against 2.5). With
         // forked or exec'd images the order in which they finish matters
         // (a child inherits its parent's heap at the FORK), so those wait.
-        if (no_children && ht_coll_npending(c) == 0 && ht_coll_nprocs(c) == 1)
+        if (none_left && ht_coll_npending(c) == 0 && ht_coll_nprocs(c) == 1)
             break;
         struct timespec ts = {0, (long)ht_coll_pause_ns(c, n)};
         if (ts.tv_nsec)

@@ -66,6 +66,7 @@ static const opts_row_t opts_table[] = {
     {"HEAPTRACE_VERBOSE", OPTS_BOOL, &ht_opt.verbose, 0, 1},
     {"HEAPTRACE_LIVE_LG", OPTS_UINT, &ht_opt.live_lg, 10, 30},
     {"HEAPTRACE_TSC", OPTS_BOOL, &ht_opt.tsc, 0, 1},
+    {"HEAPTRACE_NO_CHILDREN", OPTS_BOOL, &ht_opt.no_children, 0, 1},
     {"HEAPTRACE_RING_DIR", OPTS_PATH, ht_opt.ring_dir, 0, 0},
     {"HEAPTRACE_OUTPUT", OPTS_PATH, ht_opt.output, 0, 0},
 };

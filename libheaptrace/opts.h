@@ -22,6 +22,7 @@ typedef struct ht_opts_s {
     int verbose;          /* HEAPTRACE_VERBOSE=1: chatty diagnostics */
     uint32_t live_lg;     /* HEAPTRACE_LIVE_LG: log2 slots of the live table; 0 = auto */
     int tsc;              /* HEAPTRACE_TSC=0: event times from clock_gettime only */
+    int no_children;      /* HEAPTRACE_NO_CHILDREN=1: the first process and its execs only */
     char ring_dir[HT_OPTS_PATH_MAX]; /* HEAPTRACE_RING_DIR, "" if unset */
     char output[HT_OPTS_PATH_MAX];   /* HEAPTRACE_OUTPUT, "" if unset */
 } ht_opts_t;

@@ -34,6 +34,7 @@ extern int ht_coll_thread_start(ht_ring_t *ring, const char *output_path)
 extern void ht_coll_thread_stop(void) __attribute__((weak));
 
 #define SESS_OWNER_ENV "HEAPTRACE_OUTPUT_OWNER"
+#define SESS_ROOT_ENV "HEAPTRACE_ROOT_PID"
 
 static ht_ring_t sess_ring;
 static int sess_inproc;   /* HEAPTRACE_OUTPUT mode: collector thread in here */
@@ -262,6 +263,25 @@ sess_pick_output(int forked)
         ht_log_fmt(sess_out, sizeof sess_out, "%s.%d.%u", ht_opt.output, getpid(), n);
 }
 
+/* HEAPTRACE_NO_CHILDREN: is this the process recording started with, or
+ * an image it exec'd (same pid)? The first process to get here names
+ * itself in the environment its descendants inherit; a process with
+ * another pid there is a descendant (forked, vfork'd or spawned, then
+ * exec'd), and is not recorded. A forked child that does not exec is
+ * stopped in sess_fork_child. setenv allocates: under the guard, at init. */
+static int
+sess_is_root(void)
+{
+    const char *root = getenv(SESS_ROOT_ENV);
+    char pid[24];
+    ht_log_fmt(pid, sizeof pid, "%d", getpid());
+    if (!root) {
+        setenv(SESS_ROOT_ENV, pid, 1);
+        return 1;
+    }
+    return strcmp(root, pid) == 0;
+}
+
 static int
 sess_coll_start(void)
 {
@@ -359,6 +379,14 @@ sess_fork_child(void)
         ht_rec_guard_leave();
         return;
     }
+    if (ht_opt.no_children) {
+        // Not recorded, and no FORK in the parent's stream: the collector
+        // would wait for a child ring that never comes.
+        ht_rec_stop();
+        munmap(parent.hdr, parent.map_size);
+        ht_rec_guard_leave();
+        return;
+    }
     // FORK(child) in the parent's stream, as if the forking thread had
     // written it at the moment of the fork.
     ht_ring_writer_t w = {.buf = -1, .tid = sess_fork_tid, .first_ts = sess_fork_ts - 1};
@@ -399,6 +427,12 @@ ht_sess_init(void)
     if (!ht_opt.ring_dir[0] && !ht_opt.output[0]) {
         ht_log_verbose("neither HEAPTRACE_RING_DIR nor HEAPTRACE_OUTPUT is set; not recording");
         rc = -ENOENT;
+        goto off;
+    }
+    if (ht_opt.no_children && !sess_is_root()) {
+        ht_log_verbose("a child of the recorded process, and HEAPTRACE_NO_CHILDREN is set; "
+                       "not recording");
+        rc = -ECHILD;
         goto off;
     }
     sess_inproc = !ht_opt.ring_dir[0];

@@ -8,6 +8,7 @@
 #include "heaptrace-cli/common.h"
 
 #include "libheaptrace/collector.h"
+#include "libheaptrace/opts.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -355,8 +356,11 @@ cmd_record(int argc, char **argv)
             all = true;
             break;
         case OPT_RATE:
-            if (ht_coll_parse_size(optarg, &rate) < 0 || rate == 0)
-                return rec_bad("--sample-rate", optarg);
+            // Above the shim's bound it would warn and sample at the
+            // default instead: refuse it here.
+            if (ht_coll_parse_size(optarg, &rate) < 0 || rate == 0 ||
+                rate > HT_OPTS_MAX_SAMPLE_RATE)
+                return rec_bad("--sample-rate (1 to 1T)", optarg);
             rate_set = true;
             break;
         case OPT_DEPTH:

@@ -95,6 +95,9 @@ grep -q "'-Z'" err.txt || bad "report -Zj: $(head -n 1 err.txt)"
 # snapshot: not a pid (usage) and no such process (run-time).
 expect 2 snapshot abc
 expect 1 snapshot 2147483647
+# record: a sample rate above the shim's bound is refused (it was passed
+# on, and the shim warned and sampled at the default 512K).
+expect 2 record --sample-rate 2T /bin/true
 # record: a program that does not exist is 127 with one line.
 "$HT" record ./no-such-program </dev/null >out.txt 2>err.txt
 rc=$?

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -271,6 +272,19 @@ rec_wake(int sig)
 
 /* ---- ring directory ---- */
 
+/* Room one process's ring may come to take (ring.h's defaults). */
+#define REC_RING_ROOM (256ull << 20)
+
+/* Bytes an unprivileged user may still write under path; 0 if unknown. */
+static uint64_t
+rec_fs_free(const char *path)
+{
+    struct statvfs sv;
+    if (statvfs(path, &sv) < 0)
+        return 0;
+    return (uint64_t)sv.f_bavail * sv.f_frsize;
+}
+
 static void
 rec_rmdir(const char *dir)
 {
@@ -464,12 +478,21 @@ cmd_record(int argc, char **argv)
 
     char dir[] = "/dev/shm/heaptrace.XXXXXX";
     char dir_tmp[PATH_MAX];
-    char *rdir = mkdtemp(dir);
+    const char *t = getenv("TMPDIR");
+    t = t && *t ? t : "/tmp";
+    // /dev/shm unless it is small (a container's 64 MiB) and TMPDIR has
+    // more room: a ring takes pages as its program needs them, up to
+    // ~180 MiB, and where none are left it loses events and stacks (the
+    // shim backs every page before use, so never worse, ring.h).
+    uint64_t shm_free = rec_fs_free("/dev/shm");
+    char *rdir = NULL;
+    if (shm_free >= REC_RING_ROOM || shm_free >= rec_fs_free(t))
+        rdir = mkdtemp(dir);
     if (!rdir) {
-        // No /dev/shm (some containers): any tmpfs-or-not directory works,
-        // the rings are shared file mappings either way.
-        const char *t = getenv("TMPDIR");
-        snprintf(dir_tmp, sizeof dir_tmp, "%s/heaptrace.XXXXXX", t && *t ? t : "/tmp");
+        // No /dev/shm (some containers) or little room there: any
+        // tmpfs-or-not directory works, the rings are shared file
+        // mappings either way.
+        snprintf(dir_tmp, sizeof dir_tmp, "%s/heaptrace.XXXXXX", t);
         rdir = mkdtemp(dir_tmp);
     }
     if (!rdir) {

@@ -27,6 +27,81 @@
  * word (slot index + 1) | (nframes << 32), so a forked child can copy
  * exactly the used part of the table (ht_ring_stacks_copy). */
 #define RING_LOG_WORD(idx, n) (((uint64_t)(idx) + 1) | ((uint64_t)(n) << 32))
+/* The frame pool is backed this far ahead of the word a stack needs. */
+#define RING_FRAMES_BACK_STEP (64u * 1024u)
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14; older headers */
+#endif
+
+/* ------------------------------------------------------------------ */
+/* backing (ring.h, "Backing") */
+
+/* Set when the kernel has no MADV_POPULATE_WRITE: pages are then touched
+ * unbacked, as before it existed, and no more calls are made. */
+static _Atomic int ring_back_unsupported;
+
+/* Allocate the pages of [addr, addr + len) in the mapping's file. 0, or
+ * -1 when they cannot be (full tmpfs, memory limit). errno is kept. */
+static int
+ring_back(void *addr, size_t len)
+{
+    if (atomic_load_explicit(&ring_back_unsupported, memory_order_relaxed))
+        return 0;
+    uintptr_t lo = (uintptr_t)addr & ~(uintptr_t)4095;
+    uintptr_t hi = HT_ALIGN_UP((uintptr_t)addr + len, 4096);
+    int saved = errno, rc = 0;
+    if (madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE) < 0) {
+        if (errno == EINVAL || errno == ENOSYS)
+            atomic_store_explicit(&ring_back_unsupported, 1, memory_order_relaxed);
+        else
+            rc = -1;
+    }
+    errno = saved;
+    return rc;
+}
+
+/* The page of the stack table that holds slot idx is backed (or cannot
+ * be: -1). One bit test once it is. */
+static inline int
+ring_back_stack(ht_ring_t *r, uint32_t idx)
+{
+    if (!r->backing)
+        return 0;
+    size_t page = ((size_t)idx * sizeof(ht_ring_stack_t)) >> 12;
+    if (page >= HT_RING_BACKED_PAGES)
+        return 0; // a table this big was backed whole
+    uint64_t bit = 1ull << (page & 63);
+    _Atomic uint64_t *w = &r->stack_pages[page >> 6];
+    if (HT_LIKELY(atomic_load_explicit(w, memory_order_acquire) & bit))
+        return 0;
+    if (ring_back((uint8_t *)r->stacks + (page << 12), 4096) < 0)
+        return -1;
+    atomic_fetch_or_explicit(w, bit, memory_order_release);
+    return 0;
+}
+
+/* Words [0, end) of the frame pool are backed (or cannot be: -1). */
+static inline int
+ring_back_frames(ht_ring_t *r, uint64_t end)
+{
+    if (!r->backing)
+        return 0;
+    uint64_t have = atomic_load_explicit(&r->frames_backed, memory_order_acquire);
+    if (HT_LIKELY(end <= have))
+        return 0;
+    uint64_t want = HT_ALIGN_UP(end * sizeof(uint64_t), RING_FRAMES_BACK_STEP) / sizeof(uint64_t);
+    if (want > r->frames_cap)
+        want = r->frames_cap;
+    if (ring_back(r->frames + have, (size_t)(want - have) * sizeof(uint64_t)) < 0)
+        return -1;
+    // Raise the mark; a thread that backed a longer stretch meanwhile wins.
+    while (have < want && !atomic_compare_exchange_weak_explicit(&r->frames_backed, &have, want,
+                                                                memory_order_release,
+                                                                memory_order_acquire))
+        ;
+    return 0;
+}
 
 /* ------------------------------------------------------------------ */
 /* layout */
@@ -68,13 +143,24 @@ ring_point(ht_ring_t *r, void *mem, size_t map_size, const ht_ring_params_t *p)
     r->buf_size = p->buf_size;
     r->stack_cap = p->stack_cap;
     r->frames_cap = p->frames_cap;
+    r->backing = 0;
+    atomic_store_explicit(&r->frames_backed, 0, memory_order_relaxed);
+    for (size_t i = 0; i < HT_RING_BACKED_PAGES / 64; i++)
+        atomic_store_explicit(&r->stack_pages[i], 0, memory_order_relaxed);
 }
 
-void
+int
 ht_ring_format(ht_ring_t *r, void *mem, const ht_ring_params_t *p)
 {
     ht_ring_hdr_t *h = mem;
-    uint64_t total;
+    uint64_t total, bo, d, so, fo;
+    ring_layout(p, &bo, &d, &so, &fo, &total);
+    // Header and buffer states, before the first write to them.
+    if (ring_back(mem, (size_t)d) < 0)
+        return -ENOSPC;
+    if (((fo - so) >> 12) > HT_RING_BACKED_PAGES &&
+        ring_back((uint8_t *)mem + so, (size_t)(fo - so)) < 0)
+        return -ENOSPC;
     ring_layout(p, &h->bufs_off, &h->data_off, &h->stacks_off, &h->frames_off, &total);
     h->magic = HT_RING_MAGIC;
     h->version = HT_RING_VERSION;
@@ -85,6 +171,8 @@ ht_ring_format(ht_ring_t *r, void *mem, const ht_ring_params_t *p)
     h->stack_cap = p->stack_cap;
     h->frames_cap = p->frames_cap;
     ring_point(r, mem, (size_t)total, p);
+    r->backing = 1;
+    return 0;
 }
 
 int
@@ -169,6 +257,15 @@ ring_try_claim(ht_ring_t *r, ht_ring_writer_t *w, uint64_t ts)
                                                      memory_order_acquire,
                                                      memory_order_relaxed))
             continue;
+        // First use: its pages, or never again (a system call once per
+        // buffer of the ring's life, not per claim).
+        if (HT_UNLIKELY(!atomic_load_explicit(&b->backed, memory_order_relaxed)) && r->backing) {
+            if (ring_back(ring_buf_base(r, i), r->buf_size) < 0) {
+                atomic_store_explicit(&b->state, HT_RING_BUF_UNBACKED, memory_order_relaxed);
+                continue;
+            }
+            atomic_store_explicit(&b->backed, 1, memory_order_relaxed);
+        }
         b->tid = w->tid;
         // The consumer orders one thread's buffers by their BATCH time, so
         // make it strictly increasing per writer even when two claims fall
@@ -333,6 +430,8 @@ ht_ring_stack_intern(ht_ring_t *r, const uint64_t *frames, uint32_t n)
     uint32_t probes = cap < RING_STACK_MAX_PROBE ? cap : RING_STACK_MAX_PROBE;
     for (uint32_t k = 0; k < probes; k++, idx = idx + 1 == cap ? 0 : idx + 1) {
         ht_ring_stack_t *s = &r->stacks[idx];
+        if (HT_UNLIKELY(ring_back_stack(r, idx) < 0))
+            break; // counted as dropped below
         uint32_t st = atomic_load_explicit(&s->state, memory_order_acquire);
         if (st == HT_RING_STACK_EMPTY) {
             if (atomic_compare_exchange_strong_explicit(&s->state, &st, HT_RING_STACK_WRITING,
@@ -341,9 +440,10 @@ ht_ring_stack_intern(ht_ring_t *r, const uint64_t *frames, uint32_t n)
                 uint64_t off = atomic_fetch_add_explicit(&h->frames_used, (uint64_t)n + 1,
                                                          memory_order_relaxed);
                 s->hash = hash;
-                if (off + n + 1 > r->frames_cap) {
-                    // Pool exhausted: leave a dead slot (no frames can match
-                    // nframes 0) so probe chains through it stay intact.
+                if (off + n + 1 > r->frames_cap || ring_back_frames(r, off + n + 1) < 0) {
+                    // Pool exhausted (or its pages cannot be had): leave a
+                    // dead slot (no frames can match nframes 0) so probe
+                    // chains through it stay intact.
                     s->nframes = 0;
                     s->frames_off = 0;
                     atomic_store_explicit(&s->state, HT_RING_STACK_READY, memory_order_release);
@@ -380,6 +480,8 @@ ht_ring_stacks_copy(ht_ring_t *dst, const ht_ring_t *src)
     uint64_t end = atomic_load_explicit(&sh->frames_used, memory_order_acquire);
     if (end > src->frames_cap)
         end = src->frames_cap;
+    if (ring_back_frames(dst, end) < 0)
+        end = 0; // no room for the parent's stacks: the child starts without
     uint64_t off = 0, copied = 0;
     while (off < end) {
         uint64_t word = src->frames[off];
@@ -392,6 +494,8 @@ ht_ring_stacks_copy(ht_ring_t *dst, const ht_ring_t *src)
             break;
         const ht_ring_stack_t *ss = &src->stacks[idx1 - 1];
         ht_ring_stack_t *ds = &dst->stacks[idx1 - 1];
+        if (ring_back_stack(dst, (uint32_t)(idx1 - 1)) < 0)
+            break;
         memcpy(&dst->frames[off], &src->frames[off], (size_t)(n + 1) * sizeof(uint64_t));
         uint32_t st = atomic_load_explicit(&ss->state, memory_order_acquire);
         ds->hash = ss->hash;

@@ -33,6 +33,18 @@
  * consumer, which acquires `committed` before reading the event, always
  * finds the frames. A full table or pool yields id 0 (counted).
  *
+ * Backing. The ring is a sparse file (or anonymous shared memory): a page
+ * is allocated when first touched, and where that fails -- a tmpfs that
+ * is full, a container's 64 MiB /dev/shm -- the touch, read or write, is
+ * a SIGBUS that kills the program. So the side that formats the ring (the
+ * shim) backs every page before it touches it, with MADV_POPULATE_WRITE,
+ * which returns an error instead: the header and buffer states at once,
+ * a data buffer when first claimed (a buffer that cannot be backed is
+ * never used: its events are dropped and counted), a page of the stack
+ * table when first probed, the frame pool in 64 KiB steps ahead of use
+ * (what cannot be backed makes stack id 0, counted). The consumer only
+ * reads what a producer wrote, so never an unbacked page.
+ *
  * Waiting. In lossless mode a producer that finds no FREE buffer waits
  * (spin, then sched_yield, then short sleeps), counts the wait, and gives
  * up -- switching the ring to dropping -- when the consumer's heartbeat has
@@ -57,7 +69,9 @@
 #define HT_RING_MAX_AGE_NS (20u * 1000u * 1000u)
 #define HT_RING_CONSUMER_TIMEOUT_NS (2ull * 1000 * 1000 * 1000)
 
-enum { HT_RING_BUF_FREE = 0, HT_RING_BUF_OWNED = 1, HT_RING_BUF_FULL = 2 };
+/* UNBACKED: its pages could not be allocated (see Backing); never used. */
+enum { HT_RING_BUF_FREE = 0, HT_RING_BUF_OWNED = 1, HT_RING_BUF_FULL = 2,
+       HT_RING_BUF_UNBACKED = 3 };
 enum { HT_RING_STACK_EMPTY = 0, HT_RING_STACK_WRITING = 1, HT_RING_STACK_READY = 2 };
 /* ht_ring_hdr_t.state */
 enum { HT_RING_STATE_INIT = 0, HT_RING_STATE_LIVE = 1, HT_RING_STATE_EXITED = 2,
@@ -100,7 +114,7 @@ typedef struct ht_ring_buf_s {
     _Atomic uint32_t state;     /* HT_RING_BUF_* */
     _Atomic uint32_t committed; /* bytes of whole records, release-stored */
     uint32_t tid;
-    uint32_t pad;
+    _Atomic uint32_t backed;    /* its pages are allocated (see Backing) */
 } ht_ring_buf_t;
 
 typedef struct ht_ring_stack_s {
@@ -114,6 +128,9 @@ typedef struct ht_ring_stack_s {
  * the header when the ring is formatted or bound, and only these copies
  * are used afterwards: the header lives in memory the traced program can
  * scribble on, and the collector must not follow it out of bounds. */
+/* Pages of the stack table whose backing a formatter tracks one bit each
+ * (the default table is 6,144 pages); a bigger table is backed whole. */
+#define HT_RING_BACKED_PAGES 8192
 typedef struct ht_ring_s {
     ht_ring_hdr_t *hdr;
     ht_ring_buf_t *bufs;
@@ -123,6 +140,11 @@ typedef struct ht_ring_s {
     size_t map_size;
     uint32_t nbufs, buf_size, stack_cap;
     uint64_t frames_cap;
+    /* Backing, on the side that formatted the ring (0 where it was bound):
+     * which pages of the stack table, how many words of the frame pool. */
+    int backing;
+    _Atomic uint64_t frames_backed;
+    _Atomic uint64_t stack_pages[HT_RING_BACKED_PAGES / 64];
 } ht_ring_t;
 
 typedef struct ht_ring_params_s {
@@ -134,9 +156,10 @@ typedef struct ht_ring_params_s {
 
 /* Bytes a ring with these parameters needs. */
 size_t ht_ring_size(const ht_ring_params_t *p);
-/* Lay out a new ring in `mem` (zeroed, ht_ring_size bytes) and fill *r.
- * [init] */
-void ht_ring_format(ht_ring_t *r, void *mem, const ht_ring_params_t *p);
+/* Lay out a new ring in `mem` (zeroed, ht_ring_size bytes) and fill *r;
+ * the header and buffer states are backed first (see Backing). 0, or
+ * -ENOSPC when they cannot be: the ring must not be used. [init] */
+int ht_ring_format(ht_ring_t *r, void *mem, const ht_ring_params_t *p);
 /* Map an existing ring from fd (read-write, shared) after checking its
  * magic, version and that every offset lies inside the file. 0 or -errno.
  * [init] */

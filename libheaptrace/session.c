@@ -208,7 +208,14 @@ sess_ring_make(uint32_t flags, const ht_ring_t *parent)
     }
 
     ht_ring_t r;
-    ht_ring_format(&r, mem, &prm);
+    if (ht_ring_format(&r, mem, &prm) < 0) {
+        // Not even its header has room (a full /dev/shm): touching it
+        // would be a SIGBUS.
+        munmap(mem, len);
+        if (ht_opt.ring_dir[0])
+            unlink(tmp);
+        return -ENOSPC;
+    }
     ht_ring_hdr_t *h = r.hdr;
     h->pid = pid;
     h->ppid = getppid();

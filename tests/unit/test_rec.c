@@ -24,7 +24,7 @@ rec_setup(uint64_t rate, uint32_t depth)
     size_t len = ht_ring_size(&p);
     void *mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     ck_assert_ptr_ne(mem, MAP_FAILED);
-    ht_ring_format(&ring, mem, &p);
+    ck_assert_int_eq(ht_ring_format(&ring, mem, &p), 0);
     ring.hdr->pid = getpid();
     ring.hdr->ppid = getppid();
     ring.hdr->flags = rate ? 0 : HT_TF_PROC_ALL;

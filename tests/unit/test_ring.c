@@ -28,7 +28,7 @@ ring_new(uint32_t nbufs, uint32_t buf_size, uint32_t stack_cap, uint64_t frames_
     void *mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     ck_assert_ptr_ne(mem, MAP_FAILED);
     ht_ring_t *r = calloc(1, sizeof *r);
-    ht_ring_format(r, mem, &p);
+    ck_assert_int_eq(ht_ring_format(r, mem, &p), 0);
     r->hdr->pid = 4242;
     return r;
 }

@@ -112,7 +112,7 @@ typedef struct ht_profile_s {
     int snapshot;                  /* this profile is snapshot N: N; else -1 */
     uint64_t nsnapshots;           /* snapshots seen in the window */
     uint64_t segs_lost;            /* segments missing, damaged or cut short */
-    uint64_t lost_events;          /* events the recorder dropped (--lossy) */
+    uint64_t lost_events;          /* events the recorder dropped (ring full or starved) */
     uint64_t unknown_frees;        /* frees of addresses not live (out of order, lost) */
     uint64_t bad_sites;            /* events of sites the trace never defined (damaged data) */
     uint64_t unknown_stacks;       /* allocations whose stack id was never defined */

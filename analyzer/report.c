@@ -331,7 +331,9 @@ rep_header_text(FILE *f, const ht_profile_t *p, const char *spec, const char *wh
         if (p->segs_lost)
             fprintf(f, " %" PRIu64 " segment(s) lost or damaged;", p->segs_lost);
         if (p->lost_events)
-            fprintf(f, " %s events dropped by the recorder (--lossy);",
+            // --lossy on a full ring, or lossless with no buffer to be had
+            // (more threads than buffers, all idle; no room for the ring).
+            fprintf(f, " %s events dropped by the recorder (ring full or starved);",
                     ht_report_count(b, sizeof b, (double)p->lost_events));
         if (p->unknown_frees)
             fprintf(f, " %s frees of unknown addresses;",

@@ -144,6 +144,7 @@ ring_point(ht_ring_t *r, void *mem, size_t map_size, const ht_ring_params_t *p)
     r->stack_cap = p->stack_cap;
     r->frames_cap = p->frames_cap;
     r->backing = 0;
+    atomic_store_explicit(&r->starved, 0, memory_order_relaxed);
     atomic_store_explicit(&r->frames_backed, 0, memory_order_relaxed);
     for (size_t i = 0; i < HT_RING_BACKED_PAGES / 64; i++)
         atomic_store_explicit(&r->stack_pages[i], 0, memory_order_relaxed);
@@ -244,15 +245,19 @@ ring_buf_base(ht_ring_t *r, uint32_t i)
     return r->data + (size_t)i * r->buf_size;
 }
 
+/* *nfull: FULL buffers the scan passed (work the consumer has), when the
+ * claim fails. */
 static int
-ring_try_claim(ht_ring_t *r, ht_ring_writer_t *w, uint64_t ts)
+ring_try_claim(ht_ring_t *r, ht_ring_writer_t *w, uint64_t ts, uint32_t *nfull)
 {
-    uint32_t n = r->nbufs;
+    uint32_t n = r->nbufs, full = 0;
     for (uint32_t i = 0; i < n; i++) {
         ht_ring_buf_t *b = &r->bufs[i];
         uint32_t st = atomic_load_explicit(&b->state, memory_order_relaxed);
-        if (st != HT_RING_BUF_FREE)
+        if (st != HT_RING_BUF_FREE) {
+            full += st == HT_RING_BUF_FULL;
             continue;
+        }
         if (!atomic_compare_exchange_strong_explicit(&b->state, &st, HT_RING_BUF_OWNED,
                                                      memory_order_acquire,
                                                      memory_order_relaxed))
@@ -276,8 +281,11 @@ ring_try_claim(ht_ring_t *r, ht_ring_writer_t *w, uint64_t ts)
         ht_tf_enc_init(&w->enc, ring_buf_base(r, i), r->buf_size);
         ht_tf_put_batch(&w->enc, (uint64_t)(uint32_t)r->hdr->pid, w->tid, bts);
         ht_ring_writer_commit(r, w);
+        if (HT_UNLIKELY(atomic_load_explicit(&r->starved, memory_order_relaxed)))
+            atomic_store_explicit(&r->starved, 0, memory_order_relaxed);
         return 0;
     }
+    *nfull = full;
     return -EAGAIN;
 }
 
@@ -302,16 +310,20 @@ ht_ring_writer_reserve_slow(ht_ring_t *r, ht_ring_writer_t *w, size_t need, uint
         atomic_fetch_add_explicit(&h->lost_events, 1, memory_order_relaxed);
         return -EAGAIN;
     }
-    if (HT_LIKELY(ring_try_claim(r, w, ts) == 0))
+    uint32_t nfull = 0;
+    if (HT_LIKELY(ring_try_claim(r, w, ts, &nfull) == 0))
         return 0;
 
-    // No FREE buffer: the consumer is behind (or gone).
+    // No FREE buffer: the consumer is behind (or gone), or the ring is
+    // starved (ring.h, Waiting) and no buffer is FULL, so none will be
+    // FREE before an owner writes again.
     if ((h->flags & HT_TF_PROC_LOSSY) ||
-        atomic_load_explicit(&h->consumer_gone, memory_order_relaxed)) {
+        atomic_load_explicit(&h->consumer_gone, memory_order_relaxed) ||
+        (nfull == 0 && atomic_load_explicit(&r->starved, memory_order_relaxed))) {
         atomic_fetch_add_explicit(&h->lost_events, 1, memory_order_relaxed);
         return -EAGAIN;
     }
-    uint64_t t0 = ht_now_ns(), hb_ts = t0;
+    uint64_t t0 = ht_now_ns(), hb_ts = t0, full_ts = t0;
     uint64_t hb = atomic_load_explicit(&h->heartbeat, memory_order_acquire);
     int rc = -EAGAIN;
     for (unsigned spins = 0;; spins++) {
@@ -324,11 +336,21 @@ ht_ring_writer_reserve_slow(ht_ring_t *r, ht_ring_writer_t *w, size_t need, uint
             sched_yield();
         else
             ring_sleep_ns(spins < 1024 ? 20000 : 200000);
-        if (ring_try_claim(r, w, ts) == 0) {
+        if (ring_try_claim(r, w, ts, &nfull) == 0) {
             rc = 0;
             break;
         }
         uint64_t now = ht_now_ns();
+        if (nfull)
+            full_ts = now;
+        else if (atomic_load_explicit(&r->starved, memory_order_relaxed) ||
+                 now - full_ts > HT_RING_STARVE_NS) {
+            // Nothing for the consumer to free: waiting would last as long
+            // as the owners sleep.
+            atomic_store_explicit(&r->starved, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&h->lost_events, 1, memory_order_relaxed);
+            break;
+        }
         uint64_t hb2 = atomic_load_explicit(&h->heartbeat, memory_order_acquire);
         if (hb2 != hb) {
             hb = hb2;

@@ -50,6 +50,12 @@
  * up -- switching the ring to dropping -- when the consumer's heartbeat has
  * not moved for HT_RING_CONSUMER_TIMEOUT_NS: a dead collector must never
  * hang the program. In lossy mode it drops the event at once and counts it.
+ * A producer also stops waiting when for HT_RING_STARVE_NS no buffer was
+ * FULL: then every buffer is owned by a thread that has not filled it (more
+ * threads than buffers, the owners idle), and only the owners' next
+ * records can free one. The ring is then starved: an event that finds no
+ * FREE buffer and none FULL is dropped (counted) without waiting, until a
+ * claim succeeds again.
  */
 #ifndef HT_LIBHEAPTRACE_RING_H
 #define HT_LIBHEAPTRACE_RING_H
@@ -62,8 +68,17 @@
 
 #define HT_RING_MAGIC 0x474e495254485448ull /* "HTHTRING" little-endian */
 #define HT_RING_VERSION 3 /* 2: ALLOC, ALLOC_W and FREE carry `p` pointers; 3: exe, argv */
-#define HT_RING_DEFAULT_NBUFS 1024
-#define HT_RING_DEFAULT_BUF_SIZE (32u * 1024u)
+/* A thread owns a buffer from its first record on, also while it sleeps:
+ * as many buffers as threads, or the rest wait (see Waiting). 4096 of 16
+ * KiB: 1024 of 32 KiB let a program with 5,000 threads that each
+ * allocated once and waited at a barrier stall for 40 s and lose 31,048
+ * events. A buffer's pages are taken only when it is first used. */
+#define HT_RING_DEFAULT_NBUFS 4096
+#define HT_RING_DEFAULT_BUF_SIZE (16u * 1024u)
+/* Waiting this long with no FULL buffer anywhere (nothing the consumer
+ * can free: every buffer is owned by a thread that has not filled it) is
+ * starvation, not a slow consumer: see Waiting. */
+#define HT_RING_STARVE_NS (100u * 1000u * 1000u)
 #define HT_RING_DEFAULT_STACK_CAP (1u << 20)
 #define HT_RING_DEFAULT_FRAMES_CAP (16u << 20)
 #define HT_RING_MAX_AGE_NS (20u * 1000u * 1000u)
@@ -143,6 +158,7 @@ typedef struct ht_ring_s {
     /* Backing, on the side that formatted the ring (0 where it was bound):
      * which pages of the stack table, how many words of the frame pool. */
     int backing;
+    _Atomic int starved; /* see Waiting; the producers' process only */
     _Atomic uint64_t frames_backed;
     _Atomic uint64_t stack_pages[HT_RING_BACKED_PAGES / 64];
 } ht_ring_t;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -144,13 +145,38 @@ sess_mark_execed(const char *path)
     return execed;
 }
 
+/* The ring's geometry. Its ~216 MiB are address space only (pages come
+ * as they are used), but under a finite RLIMIT_AS (ulimit -v) that is the
+ * program's budget: a program allocating 300 MB under a 400 MB limit
+ * failed at 152 MB. The ring then takes at most a sixteenth of the limit,
+ * its frame pool, stack table and buffers halved in turn down to a floor
+ * (a smaller table drops stacks sooner, counted). A forked child keeps its
+ * parent's geometry: the parent's stack ids must fit its table. */
 static void
-sess_params(ht_ring_params_t *p)
+sess_params(ht_ring_params_t *p, const ht_ring_t *parent)
 {
+    if (parent) {
+        *p = (ht_ring_params_t){parent->nbufs, parent->buf_size, parent->stack_cap,
+                                parent->frames_cap};
+        return;
+    }
     p->nbufs = HT_RING_DEFAULT_NBUFS;
     p->buf_size = HT_RING_DEFAULT_BUF_SIZE;
     p->stack_cap = HT_RING_DEFAULT_STACK_CAP;
     p->frames_cap = HT_RING_DEFAULT_FRAMES_CAP;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+        return;
+    uint64_t budget = (uint64_t)rl.rlim_cur / 16;
+    for (unsigned k = 0, stuck = 0; ht_ring_size(p) > budget && stuck < 3; k++) {
+        stuck++;
+        if (k % 3 == 0 && p->frames_cap > (1u << 16))
+            p->frames_cap /= 2, stuck = 0;
+        else if (k % 3 == 1 && p->stack_cap > (1u << 12))
+            p->stack_cap /= 2, stuck = 0;
+        else if (k % 3 == 2 && p->nbufs > 64)
+            p->nbufs /= 2, stuck = 0;
+    }
 }
 
 /* Make, fill and publish this process's ring. `parent` (after fork) is
@@ -159,7 +185,7 @@ static int
 sess_ring_make(uint32_t flags, const ht_ring_t *parent)
 {
     ht_ring_params_t prm;
-    sess_params(&prm);
+    sess_params(&prm, parent);
     size_t len = ht_ring_size(&prm);
     int pid = getpid();
     char final[HT_OPTS_PATH_MAX + 64], tmp[HT_OPTS_PATH_MAX + 64];

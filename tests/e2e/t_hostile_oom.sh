@@ -15,4 +15,14 @@ done
 got=$(sed -n 's/^oom ok \([0-9]*\)$/\1/p' out)
 [ -n "$got" ] && [ "$got" -lt 4000 ] || fail "expected malloc to fail under ulimit -v, program said: $(cat out)"
 "$HT" report v.htr >/dev/null || fail "report failed"
+# The recorder's address space comes out of the same limit: the ring
+# takes at most a sixteenth of it. It took ~216 MiB whatever the limit,
+# and a program that got 300 MiB natively under a 400 MB limit failed at
+# 152 MiB under heaptrace.
+native=$(/bin/sh -c "ulimit -v 400000 && exec '$E2E/prog_h_oom' 4000" | sed -n 's/^oom ok \([0-9]*\)$/\1/p')
+"$HT" record --quiet -o w.htr /bin/sh -c "ulimit -v 400000 && exec '$E2E/prog_h_oom' 4000" >out ||
+    fail "record under ulimit -v 400000 exited $?: $(cat out)"
+rec=$(sed -n 's/^oom ok \([0-9]*\)$/\1/p' out)
+[ -n "$native" ] && [ -n "$rec" ] && [ "$rec" -ge $((native * 8 / 10)) ] ||
+    fail "under ulimit -v 400000: $rec MiB recorded, $native MiB native"
 echo ok

@@ -2957,6 +2957,19 @@ coll_thread_main(void *arg)
         if (ts.tv_nsec)
             syscall(SYS_futex, &coll_thr.stop, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0);
     }
+    // Stopped: the last records, the EXIT segment, the file closed -- here,
+    // not on the thread that stops us. That one is ending the program
+    // (exit, _exit), maybe from a signal handler that interrupted malloc
+    // with its lock held, where our mallocs would wait for it forever.
+    ht_coll_src_t *s = coll_thr.src;
+    if (s && s->proc) {
+        src_drain(c, s);
+        coll_proc_t *p = s->proc;
+        s->is_ring = false; // src_free must not unmap the shim's ring
+        ht_ring_consumer_fini(&s->cons);
+        proc_finish(p, true);
+    }
+    ht_coll_destroy(c);
     return NULL;
 }
 
@@ -3028,6 +3041,9 @@ ht_coll_thread_start(ht_ring_t *ring, const char *output_path)
     return 0;
 }
 
+#define COLL_STOP_WAIT_S 10
+#define COLL_STOP_WAIT_STR "10"
+
 void
 ht_coll_thread_stop(void)
 {
@@ -3035,18 +3051,15 @@ ht_coll_thread_stop(void)
         return;
     atomic_store(&coll_thr.stop, 1);
     syscall(SYS_futex, &coll_thr.stop, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-    pthread_join(coll_thr.th, NULL);
     coll_thr.running = false;
-    ht_coll_t *c = coll_thr.c;
+    // The thread finishes the trace (coll_thread_main). Waited for, but not
+    // forever: a program must never hang in exit because of us. A drain of
+    // a full ring takes well under a second.
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += COLL_STOP_WAIT_S;
+    if (pthread_timedjoin_np(coll_thr.th, NULL, &dl) != 0)
+        coll_say("the collector did not finish the trace within " COLL_STOP_WAIT_STR
+                 " s of the exit; it may be incomplete", NULL);
     coll_thr.c = NULL;
-    // The ring belongs to the shim: drain it but leave it mapped.
-    ht_coll_src_t *s = coll_thr.src;
-    if (s && s->proc) {
-        src_drain(c, s);
-        coll_proc_t *p = s->proc;
-        s->is_ring = false; // src_free must not unmap the shim's ring
-        ht_ring_consumer_fini(&s->cons);
-        proc_finish(p, true);
-    }
-    ht_coll_destroy(c);
 }

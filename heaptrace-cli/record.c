@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -268,6 +269,21 @@ rec_wake(int sig)
     (void)sig; // never runs: SIGCHLD is blocked and waited for; installed
                // so that an inherited SIG_IGN cannot make the kernel reap
                // our children before waitpid sees their status
+}
+
+/* The collector keeps a trace file open for every process it records: a
+ * program with more live processes than our soft RLIMIT_NOFILE (1024 on
+ * many systems) lost the traces of the ones beyond ("cannot write trace
+ * ...: Too many open files"). Raised to the hard limit, after the program
+ * is spawned: its own limit stays what it was given. */
+static void
+rec_raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
 }
 
 /* ---- ring directory ---- */
@@ -545,6 +561,7 @@ cmd_record(int argc, char **argv)
         return spawn_err == ENOENT ? 127 : 126;
     }
     rec_child = child;
+    rec_raise_nofile();
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);

@@ -208,9 +208,8 @@ rec_child_env(const char *shim, const char *rdir, uint64_t rate, uint64_t depth,
     // HEAPTRACE_ROOT_PID goes too: a recording inside a recorded process
     // tree names its own first process (libheaptrace/session.c).
     static const char *const ours[] = {
-        "LD_PRELOAD=",        "HEAPTRACE_RING_DIR=",    "HEAPTRACE_SAMPLE_RATE=",
-        "HEAPTRACE_MAX_DEPTH=", "HEAPTRACE_LOSSY=",     "HEAPTRACE_OUTPUT=",
-        "HEAPTRACE_OUTPUT_OWNER=", "HEAPTRACE_NO_CHILDREN=", "HEAPTRACE_ROOT_PID="};
+        "LD_PRELOAD=",      "HEAPTRACE_RING_DIR=", "HEAPTRACE_SAMPLE_RATE=", "HEAPTRACE_MAX_DEPTH=",
+        "HEAPTRACE_LOSSY=", "HEAPTRACE_OUTPUT=",   "HEAPTRACE_NO_CHILDREN=", "HEAPTRACE_ROOT_PID="};
     size_t n = 0;
     while (environ && environ[n])
         n++;
@@ -288,9 +287,6 @@ rec_raise_nofile(void)
 
 /* ---- ring directory ---- */
 
-/* Room one process's ring may come to take (ring.h's defaults). */
-#define REC_RING_ROOM (256ull << 20)
-
 /* Bytes an unprivileged user may still write under path; 0 if unknown. */
 static uint64_t
 rec_fs_free(const char *path)
@@ -339,8 +335,8 @@ rec_now(void)
 }
 
 enum {
-    OPT_ALL = 256, OPT_RATE, OPT_DEPTH, OPT_LOSSY, OPT_NO_CHILDREN, OPT_QUIET, OPT_MAXSIZE, OPT_FLUSH, OPT_SNAP_INT,
-    OPT_SNAP_EVERY, OPT_SNAP_PREFIX,
+    OPT_ALL = 256, OPT_RATE, OPT_DEPTH, OPT_LOSSY, OPT_NO_CHILDREN, OPT_QUIET, OPT_MAXSIZE,
+    OPT_FLUSH, OPT_SNAP_INT, OPT_SNAP_EVERY, OPT_SNAP_PREFIX,
 };
 
 static int
@@ -496,13 +492,15 @@ cmd_record(int argc, char **argv)
     char dir_tmp[PATH_MAX];
     const char *t = getenv("TMPDIR");
     t = t && *t ? t : "/tmp";
-    // /dev/shm unless it is small (a container's 64 MiB) and TMPDIR has
-    // more room: a ring takes pages as its program needs them, up to
-    // ~180 MiB, and where none are left it loses events and stacks (the
-    // shim backs every page before use, so never worse, ring.h).
+    // /dev/shm unless it has less room than one ring may come to take (a
+    // container's 64 MiB) and TMPDIR more: a ring takes pages as its
+    // program needs them, and where none are left it loses events and
+    // stacks (the shim backs every page before use, so never worse).
+    ht_ring_params_t dflt;
+    ht_ring_params_default(&dflt);
     uint64_t shm_free = rec_fs_free("/dev/shm");
     char *rdir = NULL;
-    if (shm_free >= REC_RING_ROOM || shm_free >= rec_fs_free(t))
+    if (shm_free >= ht_ring_size(&dflt) || shm_free >= rec_fs_free(t))
         rdir = mkdtemp(dir);
     if (!rdir) {
         // No /dev/shm (some containers) or little room there: any

@@ -104,6 +104,20 @@ coll_say(const char *a, ...)
     (void)!write(2, line, n);
 }
 
+/* A malloc'd copy of s[0, min(len, HT_TF_MAX_STR)), its length in *out;
+ * NULL (and 0) when empty or without memory. */
+static char *
+coll_dup_clamped(const char *s, uint32_t len, uint32_t *out)
+{
+    if (len > HT_TF_MAX_STR)
+        len = HT_TF_MAX_STR;
+    char *d = len ? malloc(len) : NULL;
+    if (d)
+        memcpy(d, s, len);
+    *out = d ? len : 0;
+    return d;
+}
+
 /* Read up to cap-1 bytes of a small file (procfs); returns length or -1. */
 static ssize_t
 coll_read_small(const char *path, char *buf, size_t cap)
@@ -1450,26 +1464,25 @@ static void proc_process(coll_proc_t *p, uint64_t until);
  * TOTALS are those of its last periodic write. With --all every event
  * reached us, so what we counted of them is at least as much: the
  * keyframe of the EXIT segment states the larger. Either way the counts
- * are lower bounds, which EXIT says. */
-static uint64_t
-proc_counts_cut(coll_proc_t *p)
+ * are lower bounds, which EXIT says (COUNTS_CUT, proc_finish). */
+static void
+proc_counts_from_events(coll_proc_t *p)
 {
-    if (p->flags & HT_TF_PROC_ALL) {
-        for (size_t i = 0; i < p->nthr; i++) {
-            coll_thr_t *t = &p->thr[i];
-            if (!t->ev_allocs && !t->ev_frees)
-                continue;
-            t->has_totals = true;
-            if (t->ev_allocs > t->allocs)
-                t->allocs = t->ev_allocs;
-            if (t->ev_alloc_bytes > t->alloc_bytes)
-                t->alloc_bytes = t->ev_alloc_bytes;
-            if (t->ev_frees > t->frees)
-                t->frees = t->ev_frees;
-            t->free_bytes = t->freed_bytes;
-        }
+    if (!(p->flags & HT_TF_PROC_ALL))
+        return;
+    for (size_t i = 0; i < p->nthr; i++) {
+        coll_thr_t *t = &p->thr[i];
+        if (!t->ev_allocs && !t->ev_frees)
+            continue;
+        t->has_totals = true;
+        if (t->ev_allocs > t->allocs)
+            t->allocs = t->ev_allocs;
+        if (t->ev_alloc_bytes > t->alloc_bytes)
+            t->alloc_bytes = t->ev_alloc_bytes;
+        if (t->ev_frees > t->frees)
+            t->frees = t->ev_frees;
+        t->free_bytes = t->freed_bytes;
     }
-    return HT_TF_EXIT_COUNTS_CUT;
 }
 
 /* The process is gone (or the in-process collector stops): close the open
@@ -1499,8 +1512,10 @@ proc_finish(coll_proc_t *p, bool alive)
         how = p->shim_how & HT_TF_EXIT_HOW_MASK;
         code = p->shim_code;
     }
-    if (!p->shim_exit)
-        how |= proc_counts_cut(p);
+    if (!p->shim_exit) {
+        proc_counts_from_events(p);
+        how |= HT_TF_EXIT_COUNTS_CUT;
+    }
     proc_seg_end(p, alive);
     p->nsnap++;
     proc_seg_begin(p, p->nsnap, HT_TF_SNAP_EXIT);
@@ -2463,23 +2478,8 @@ src_new_ring(const ht_ring_t *ring)
     s->start_ns = h->start_ns;
     s->snap_seen = atomic_load(&h->snapshot_done);
     // Copied once, lengths clamped: the program can scribble on its ring.
-    uint32_t el = h->exe_len, al = h->argv_len;
-    if (el > HT_TF_MAX_STR)
-        el = HT_TF_MAX_STR;
-    if (al > HT_TF_MAX_STR)
-        al = HT_TF_MAX_STR;
-    s->exe = el ? malloc(el) : NULL;
-    s->argv = al ? malloc(al) : NULL;
-    if (s->exe) {
-        memcpy(s->exe, h->exe, el);
-        s->info.exe = s->exe;
-        s->info.exe_len = el;
-    }
-    if (s->argv) {
-        memcpy(s->argv, h->argv, al);
-        s->info.argv = s->argv;
-        s->info.argv_len = al;
-    }
+    s->info.exe = s->exe = coll_dup_clamped(h->exe, h->exe_len, &s->info.exe_len);
+    s->info.argv = s->argv = coll_dup_clamped(h->argv, h->argv_len, &s->info.argv_len);
     return s;
 }
 

@@ -117,6 +117,15 @@ ring_layout(const ht_ring_params_t *p, uint64_t *bufs_off, uint64_t *data_off,
     *total = HT_ALIGN_UP(*frames_off + p->frames_cap * sizeof(uint64_t), 4096);
 }
 
+void
+ht_ring_params_default(ht_ring_params_t *p)
+{
+    p->nbufs = HT_RING_DEFAULT_NBUFS;
+    p->buf_size = HT_RING_DEFAULT_BUF_SIZE;
+    p->stack_cap = HT_RING_DEFAULT_STACK_CAP;
+    p->frames_cap = HT_RING_DEFAULT_FRAMES_CAP;
+}
+
 size_t
 ht_ring_size(const ht_ring_params_t *p)
 {

@@ -170,6 +170,8 @@ typedef struct ht_ring_params_s {
 
 /* ---- both sides ---- */
 
+/* The HT_RING_DEFAULT_* geometry. */
+void ht_ring_params_default(ht_ring_params_t *p);
 /* Bytes a ring with these parameters needs. */
 size_t ht_ring_size(const ht_ring_params_t *p);
 /* Lay out a new ring in `mem` (zeroed, ht_ring_size bytes) and fill *r;

@@ -34,7 +34,6 @@ extern int ht_coll_thread_start(ht_ring_t *ring, const char *output_path)
     __attribute__((weak));
 extern void ht_coll_thread_stop(void) __attribute__((weak));
 
-#define SESS_OWNER_ENV "HEAPTRACE_OUTPUT_OWNER"
 #define SESS_ROOT_ENV "HEAPTRACE_ROOT_PID"
 
 static ht_ring_t sess_ring;
@@ -160,10 +159,7 @@ sess_params(ht_ring_params_t *p, const ht_ring_t *parent)
                                 parent->frames_cap};
         return;
     }
-    p->nbufs = HT_RING_DEFAULT_NBUFS;
-    p->buf_size = HT_RING_DEFAULT_BUF_SIZE;
-    p->stack_cap = HT_RING_DEFAULT_STACK_CAP;
-    p->frames_cap = HT_RING_DEFAULT_FRAMES_CAP;
+    ht_ring_params_default(p);
     struct rlimit rl;
     if (getrlimit(RLIMIT_AS, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
         return;
@@ -276,43 +272,40 @@ sess_ring_make(uint32_t flags, const ht_ring_t *parent)
     return 0;
 }
 
-/* HEAPTRACE_OUTPUT mode: the path this image's trace goes to. */
-static void
-sess_pick_output(int forked)
-{
-    const char *owner = getenv(SESS_OWNER_ENV);
-    if (!forked && !owner) {
-        ht_log_fmt(sess_out, sizeof sess_out, "%s", ht_opt.output);
-        // Tell exec'd descendants that the plain name is taken. setenv
-        // allocates: we are under the guard, at init, still single-threaded
-        // as far as the loader is concerned.
-        char pid[24];
-        ht_log_fmt(pid, sizeof pid, "%d", getpid());
-        setenv(SESS_OWNER_ENV, pid, 1);
-        return;
-    }
-    ht_log_fmt(sess_out, sizeof sess_out, "%s.%d", ht_opt.output, getpid());
-    for (unsigned n = 1; access(sess_out, F_OK) == 0 && n < 1000; n++)
-        ht_log_fmt(sess_out, sizeof sess_out, "%s.%d.%u", ht_opt.output, getpid(), n);
-}
+/* Which process of the recorded tree is this? The first to ask names
+ * itself in HEAPTRACE_ROOT_PID, which its descendants inherit: an image it
+ * exec'd finds its own pid there, a descendant (forked, vfork'd or
+ * spawned, then exec'd) another. HEAPTRACE_OUTPUT gives the first the
+ * plain file name; HEAPTRACE_NO_CHILDREN records the first and its execs
+ * only (a forked child that does not exec stops in sess_fork_child).
+ * setenv allocates: under the guard, at init. */
+enum { SESS_ROOT_FIRST, SESS_ROOT_EXECD, SESS_ROOT_OTHER };
 
-/* HEAPTRACE_NO_CHILDREN: is this the process recording started with, or
- * an image it exec'd (same pid)? The first process to get here names
- * itself in the environment its descendants inherit; a process with
- * another pid there is a descendant (forked, vfork'd or spawned, then
- * exec'd), and is not recorded. A forked child that does not exec is
- * stopped in sess_fork_child. setenv allocates: under the guard, at init. */
 static int
-sess_is_root(void)
+sess_root_claim(void)
 {
     const char *root = getenv(SESS_ROOT_ENV);
     char pid[24];
     ht_log_fmt(pid, sizeof pid, "%d", getpid());
     if (!root) {
         setenv(SESS_ROOT_ENV, pid, 1);
-        return 1;
+        return SESS_ROOT_FIRST;
     }
-    return strcmp(root, pid) == 0;
+    return strcmp(root, pid) == 0 ? SESS_ROOT_EXECD : SESS_ROOT_OTHER;
+}
+
+/* HEAPTRACE_OUTPUT mode: the path this image's trace goes to. `first`:
+ * the tree's first process, not forked (sess_root_claim). */
+static void
+sess_pick_output(int first)
+{
+    if (first) {
+        ht_log_fmt(sess_out, sizeof sess_out, "%s", ht_opt.output);
+        return;
+    }
+    ht_log_fmt(sess_out, sizeof sess_out, "%s.%d", ht_opt.output, getpid());
+    for (unsigned n = 1; access(sess_out, F_OK) == 0 && n < 1000; n++)
+        ht_log_fmt(sess_out, sizeof sess_out, "%s.%d.%u", ht_opt.output, getpid(), n);
 }
 
 static int
@@ -433,7 +426,7 @@ sess_fork_child(void)
     (void)ph;
     int rc;
     if (sess_inproc)
-        sess_pick_output(1);
+        sess_pick_output(0);
     rc = sess_ring_make(HT_TF_PROC_FORKED, &parent);
     // The parent's ring is the parent's business from here on.
     munmap(parent.hdr, parent.map_size);
@@ -462,13 +455,14 @@ ht_sess_init(void)
         rc = -ENOENT;
         goto off;
     }
-    if (ht_opt.no_children && !sess_is_root()) {
+    sess_inproc = !ht_opt.ring_dir[0];
+    int root = sess_inproc || ht_opt.no_children ? sess_root_claim() : SESS_ROOT_FIRST;
+    if (ht_opt.no_children && root == SESS_ROOT_OTHER) {
         ht_log_verbose("a child of the recorded process, and HEAPTRACE_NO_CHILDREN is set; "
                        "not recording");
         rc = -ECHILD;
         goto off;
     }
-    sess_inproc = !ht_opt.ring_dir[0];
     ht_clock_init(ht_opt.tsc);
     // --all needs no live table: the collector has every pointer (rec.c).
     if (ht_opt.sample_rate != 0) {
@@ -480,7 +474,7 @@ ht_sess_init(void)
     }
     sess_read_identity();
     if (sess_inproc)
-        sess_pick_output(0);
+        sess_pick_output(root == SESS_ROOT_FIRST);
     rc = sess_ring_make(0, NULL);
     if (rc < 0) {
         ht_log("cannot make the ring in %s (error %d); not recording",

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "libheaptrace/util.h"
 
@@ -153,6 +155,7 @@ ring_point(ht_ring_t *r, void *mem, size_t map_size, const ht_ring_params_t *p)
     r->stack_cap = p->stack_cap;
     r->frames_cap = p->frames_cap;
     r->backing = 0;
+    r->owner = 0;
     atomic_store_explicit(&r->starved, 0, memory_order_relaxed);
     atomic_store_explicit(&r->frames_backed, 0, memory_order_relaxed);
     for (size_t i = 0; i < HT_RING_BACKED_PAGES / 64; i++)
@@ -182,6 +185,7 @@ ht_ring_format(ht_ring_t *r, void *mem, const ht_ring_params_t *p)
     h->frames_cap = p->frames_cap;
     ring_point(r, mem, (size_t)total, p);
     r->backing = 1;
+    r->owner = (int32_t)getpid();
     return 0;
 }
 
@@ -312,6 +316,16 @@ int
 ht_ring_writer_reserve_slow(ht_ring_t *r, ht_ring_writer_t *w, size_t need, uint64_t ts)
 {
     ht_ring_hdr_t *h = r->hdr;
+    // A child of a raw clone(2) (no fork handler ran) has our memory, this
+    // writer and ring included, and its pid: it must not hand over the
+    // buffer the parent is still writing, nor claim one in its ring (a
+    // recycled buffer then took the parent's next records twice). Once a
+    // buffer, so a system call is cheap here; a vfork child that allocates
+    // comes here too, and drops.
+    if (HT_UNLIKELY(r->owner && (int32_t)syscall(SYS_getpid) != r->owner)) {
+        atomic_fetch_add_explicit(&h->lost_events, 1, memory_order_relaxed);
+        return -EAGAIN;
+    }
     if (w->buf >= 0)
         ht_ring_writer_release(r, w);
     if (need + RING_BATCH_MAX > r->buf_size) {

@@ -158,6 +158,7 @@ typedef struct ht_ring_s {
     /* Backing, on the side that formatted the ring (0 where it was bound):
      * which pages of the stack table, how many words of the frame pool. */
     int backing;
+    int32_t owner;       /* pid that formatted it; 0 where it was bound */
     _Atomic int starved; /* see Waiting; the producers' process only */
     _Atomic uint64_t frames_backed;
     _Atomic uint64_t stack_pages[HT_RING_BACKED_PAGES / 64];

@@ -398,6 +398,10 @@ sess_fork_child(void)
     ht_rec_fork_unlock(1);
     ht_rec_guard_enter();
     ht_ring_t parent = sess_ring;
+    // This child writes FORK into the parent's ring on purpose, through
+    // a writer of its own (ring.c refuses a process that is not the
+    // ring's owner: a raw clone's child).
+    parent.owner = (int32_t)getpid();
     int was_on = ht_rec_ring() != NULL;
     ht_rec_fork_child();
     sess_coll_on = 0; // threads do not survive fork
